@@ -1,0 +1,1 @@
+"""Exercise rule modules, one per exercise, and their registry."""

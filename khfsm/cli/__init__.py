@@ -1,0 +1,1 @@
+"""The `khfsm` command line: one module per command, loaded lazily by `main`."""
