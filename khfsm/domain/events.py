@@ -1,0 +1,175 @@
+"""The events of a session: an append-only stream numbered from 0.
+
+Frozen dataclasses with past-tense names. Each type has a schema version so that a stored
+stream stays readable when a type gains fields; the codec (`khfsm.domain.codec`) turns them
+into storable records and back. Keypoints travel as float32 bytes, never as JSON text.
+
+Inputs and derived events: `FrameObserved`, `StopRequested`, `SourceFailed`, `FaceChecked` and
+the session's bookends are *inputs* recorded from the outside world. `RepCounted`,
+`MotionViolated` and `SessionEnded` are *derived* by the rules from those inputs, so replay
+re-derives and compares exactly them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+import numpy as np
+
+from khfsm.domain.pose import LANDMARK_COLUMNS, NUM_LANDMARKS, WORLD_COLUMNS, Pose
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    SCHEMA_VERSION: ClassVar[int] = 1
+    DERIVED: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPrepared(Event):
+    task: str
+    capture_id: int
+    level: int
+    fps: float
+    frames: int  # round(Duration * Fps): the test ends after this many assessed frames
+    source: str  # camera URL or path, password redacted
+    video_path: str
+    engine_version: str
+    rules_version: str
+    models: Mapping[str, str] = field(default_factory=dict)  # model file -> sha256
+    frame_width: int = 0
+    frame_height: int = 0
+    prepared_at: str = ""  # ISO 8601 wall-clock time, for people; the rules never read it
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted(Event):
+    started_at: str = ""  # ISO 8601 wall-clock time
+
+
+@dataclass(frozen=True, slots=True)
+class FrameObserved(Event):
+    """One assessed frame: `frame` is its index in the recorded video."""
+
+    frame: int
+    keypoints: bytes | None  # float32 (33, 5) or None when no person was found
+    world: bytes | None = None  # float32 (33, 3)
+    score: float = 0.0
+
+    @classmethod
+    def of(cls, frame: int, pose: Pose | None) -> FrameObserved:
+        if pose is None:
+            return cls(frame=frame, keypoints=None, world=None, score=0.0)
+        return cls(
+            frame=frame,
+            keypoints=np.ascontiguousarray(pose.landmarks, dtype=np.float32).tobytes(),
+            world=np.ascontiguousarray(pose.world, dtype=np.float32).tobytes(),
+            score=float(pose.score),
+        )
+
+    def pose(self) -> Pose | None:
+        if self.keypoints is None:
+            return None
+        landmarks = np.frombuffer(self.keypoints, dtype=np.float32).reshape(
+            NUM_LANDMARKS, LANDMARK_COLUMNS
+        )
+        world = (
+            np.frombuffer(self.world, dtype=np.float32).reshape(NUM_LANDMARKS, WORLD_COLUMNS)
+            if self.world is not None
+            else np.zeros((NUM_LANDMARKS, WORLD_COLUMNS), dtype=np.float32)
+        )
+        return Pose(landmarks=landmarks, world=world, score=self.score)
+
+
+@dataclass(frozen=True, slots=True)
+class RepCounted(Event):
+    DERIVED: ClassVar[bool] = True
+
+    rep: int  # 1-based attempt number (= total after this rep)
+    status: tuple[int, ...]  # (0,) for a valid rep, else its 3XY fault codes
+    start_frame: int
+    end_frame: int
+    time: tuple[float, float]  # start and end in seconds since start, one decimal
+    count: int  # valid reps so far
+    total: int  # attempts so far
+    measurements: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return self.status == (0,)
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequested(Event):
+    """The operator's stop, taking effect before frame `frame` (= frames assessed so far)."""
+
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailed(Event):
+    """The camera stopped delivering (status -4) or the pipeline broke (status -5)."""
+
+    frame: int
+    status: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class MotionViolated(Event):
+    DERIVED: ClassVar[bool] = True
+
+    frame: int
+    code: str  # machine-readable reason, e.g. "stood_up"
+    message: str  # what the operator reads
+    measurements: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceChecked(Event):
+    """The face check of a FaceDetection session."""
+
+    similarity: float
+    accepted: bool
+    threshold: float
+    filename: str  # saved face crop, relative to the media root
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded(Event):
+    DERIVED: ClassVar[bool] = True
+
+    status: int  # an EndStatus value
+    message: str
+    frames: int  # assessed frames
+    count: int
+    total: int
+    # Evidence, known only once the recording is closed: the live pipeline seals it in
+    # before storing, and replay does not re-derive it.
+    video_sha256: str | None = None
+    video_bytes: int | None = None
+
+    def sealed(self, sha256: str | None, size: int | None) -> SessionEnded:
+        return replace(self, video_sha256=sha256, video_bytes=size)
+
+    def without_evidence(self) -> SessionEnded:
+        return replace(self, video_sha256=None, video_bytes=None)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        SessionPrepared,
+        SessionStarted,
+        FrameObserved,
+        RepCounted,
+        StopRequested,
+        SourceFailed,
+        MotionViolated,
+        FaceChecked,
+        SessionEnded,
+    )
+}

@@ -1,0 +1,112 @@
+"""Settings: command-line flags, then KHFSM_* environment variables, then a TOML config
+file, then defaults — in that order of precedence.
+
+The config file is the one named by --config or KHFSM_CONFIG, else ./khfsm.toml if it exists.
+Keys are the field names below (e.g. `database_url = "postgresql+psycopg://..."`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "khfsm"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KHFSM_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where state lives.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the event store; default SQLite in data_dir.",
+    )
+    media_root: Path | None = Field(
+        default=None,
+        description="Root for videos and photos named by tablets; default data_dir/media.",
+    )
+    host: str = "0.0.0.0"
+    port: int = 8765
+    allowed_schemes: list[str] = Field(
+        default_factory=lambda: ["rtsp", "rtsps", "http", "https", "file", "device"],
+        description="Camera URL schemes a tablet may name (file = a path under media_root).",
+    )
+    models_dir: Path | None = Field(default=None, description="ONNX models; default bundled.")
+    providers: str = Field(default="auto", description="auto, cpu or cuda.")
+    inference_threads: int = 1
+    inference_workers: int = 1
+    max_batch: int = 4
+    max_wait_ms: float = 5.0
+    ws_ping_interval: float = 20.0
+    camera_grace_s: float = 5.0
+    log_level: str = "INFO"
+
+    config_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("allowed_schemes", mode="before")
+    @classmethod
+    def _split_schemes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = _config_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'khfsm.sqlite'}"
+
+    @property
+    def resolved_media_root(self) -> Path:
+        return self.media_root if self.media_root is not None else self.data_dir / "media"
+
+
+_CONFIG_OVERRIDE: Path | None = None
+
+
+def _config_path() -> Path | None:
+    candidate = _CONFIG_OVERRIDE or os.environ.get("KHFSM_CONFIG")
+    if candidate:
+        path = Path(candidate)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        return path
+    local = Path("khfsm.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
+    """Settings with `flags` (only those not None) taking precedence over everything."""
+    global _CONFIG_OVERRIDE
+    _CONFIG_OVERRIDE = Path(config_file) if config_file else None
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None})
+    finally:
+        _CONFIG_OVERRIDE = None
