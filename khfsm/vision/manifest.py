@@ -1,0 +1,104 @@
+"""The bundled model files and their manifest (models/manifest.json).
+
+Every model file is hashed when it is first loaded and compared with the manifest, so that a
+truncated download, a stray re-conversion or a hand-edited file cannot silently change the
+keypoints that the rules and the audit trail rely on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODELS_DIR_ENV = "KHFSM_MODELS_DIR"
+MANIFEST_NAME = "manifest.json"
+
+
+class ModelIntegrityError(RuntimeError):
+    """A model file is missing or differs from the manifest."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    name: str
+    file: str
+    sha256: str
+    input_name: str
+    input_shape: tuple[int | str, ...]
+    raw: dict[str, Any]
+
+
+def models_dir() -> Path:
+    """$KHFSM_MODELS_DIR, else `models/` beside the package (source checkout or editable install),
+    else `<prefix>/share/khfsm/models` (where a packager would put data files)."""
+    env = os.environ.get(MODELS_DIR_ENV)
+    if env:
+        return Path(env)
+    candidates = [
+        Path(__file__).resolve().parents[2] / "models",
+        Path(sys.prefix) / "share" / "khfsm" / "models",
+    ]
+    for candidate in candidates:
+        if (candidate / MANIFEST_NAME).is_file():
+            return candidate
+    return candidates[0]
+
+
+def load_manifest(directory: Path | None = None) -> dict[str, ModelEntry]:
+    directory = directory or models_dir()
+    path = directory / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ModelIntegrityError(
+            f"model manifest not found: {path} (set {MODELS_DIR_ENV} to the models/ directory)"
+        ) from e
+    except json.JSONDecodeError as e:
+        raise ModelIntegrityError(f"model manifest {path} is not valid JSON: {e}") from e
+    return {
+        name: ModelEntry(
+            name=name,
+            file=entry["file"],
+            sha256=entry["sha256"],
+            input_name=entry["input"]["name"],
+            input_shape=tuple(entry["input"]["shape"]),
+            raw=entry,
+        )
+        for name, entry in data["models"].items()
+    }
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified_model_path(name: str, directory: Path | None = None) -> Path:
+    """Path of model `name`, after checking that the file exists and matches its sha256."""
+    directory = directory or models_dir()
+    manifest = load_manifest(directory)
+    if name not in manifest:
+        raise ModelIntegrityError(f"model {name!r} is not in {directory / MANIFEST_NAME}")
+    entry = manifest[name]
+    path = directory / entry.file
+    if not path.is_file():
+        raise ModelIntegrityError(
+            f"model file missing: {path} (model {name!r}); restore it from the repository "
+            f"or regenerate it with models/convert.py"
+        )
+    actual = sha256_of(path)
+    if actual != entry.sha256:
+        raise ModelIntegrityError(
+            f"model file altered: {path} (model {name!r}) has sha256 {actual}, "
+            f"the manifest expects {entry.sha256}; restore it or regenerate it with "
+            f"models/convert.py"
+        )
+    return path

@@ -1,0 +1,355 @@
+"""BlazePose (MediaPipe 0.10.21 "full") on ONNX Runtime: detection, tracking ROI, landmarks.
+
+The stages follow MediaPipe's PoseLandmarkCpu graph as authored:
+
+* no track: whole-frame detector -> first (best) detection -> ROI from keypoints 0/1;
+* track: ROI from the previous frame's auxiliary landmarks 33/34 (PoseLandmarksToRoi);
+* landmark model on the rotated ROI crop, heatmap refinement, projection to the image,
+  world landmarks rotated by the ROI rotation.
+
+Deliberate differences from MediaPipe's video mode: no temporal smoothing (one-euro filters)
+anywhere, because smoothing belongs to the deterministic rules downstream, and the tracking ROI is
+built from unsmoothed auxiliary landmarks. When tracking is lost (presence < 0.5) we re-detect in
+the same frame instead of emitting nothing for it, so one lost frame costs one extra detector run
+rather than a gap in the keypoints.
+
+Every function works on a batch of frames so that PoseTracker (batch of one) and
+batching.PoseService (frames of many lanes) run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from khfsm.vision.anchors import POSE_DETECTOR_ANCHORS, ssd_anchor_centers
+from khfsm.vision.detection import Detection, decode_detections, remove_letterbox
+from khfsm.vision.geometry import (
+    Letterbox,
+    Roi,
+    alignment_points_roi,
+    crop_to_tensor,
+    project_to_image,
+    scale_roi,
+)
+from khfsm.vision.heatmap import refine_from_heatmap
+from khfsm.vision.manifest import verified_model_path
+from khfsm.vision.runtime import create_session
+
+NUM_LANDMARKS = 33
+NUM_MODEL_LANDMARKS = 39  # 33 + 2 auxiliary (ROI) + 4 unused
+DETECTOR_SIZE = 224
+LANDMARK_SIZE = 256
+MIN_DETECTION_SCORE = 0.5
+MIN_PRESENCE = 0.5
+ROI_SCALE = 1.25
+ROI_TARGET_DEGREES = 90.0  # body axis (hips -> head) points up in the crop
+
+LANDMARK_NAMES: tuple[str, ...] = (
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PoseEstimate:
+    landmarks: np.ndarray  # float32 (33, 5): x_px, y_px, z (px, scale of x), visibility, presence
+    world: np.ndarray  # float32 (33, 3): metres, origin between the hips
+    score: float  # pose presence (0..1)
+
+
+@dataclass(frozen=True, slots=True)
+class PoseStep:
+    """Result of one frame plus the tracking state for the lane's next frame."""
+
+    estimate: PoseEstimate | None
+    next_roi: Roi | None
+
+
+class PoseModels:
+    """The two ONNX sessions and the detector anchors. Thread-safe: ONNX Runtime sessions
+    allow concurrent run() calls and everything else here is read-only."""
+
+    def __init__(self, detector: ort.InferenceSession, landmarker: ort.InferenceSession) -> None:
+        self.detector = detector
+        self.landmarker = landmarker
+        self.anchors = ssd_anchor_centers(POSE_DETECTOR_ANCHORS)
+        self._detector_input = detector.get_inputs()[0].name
+        self._landmarker_input = landmarker.get_inputs()[0].name
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detection | None]:
+        """Best person detection per BGR frame (normalised image coordinates), or None."""
+        if not frames:
+            return []
+        tensors, letterboxes = zip(
+            *(
+                crop_to_tensor(
+                    frame,
+                    None,
+                    DETECTOR_SIZE,
+                    keep_aspect_ratio=True,
+                    value_range=(-1.0, 1.0),
+                    border_zero=True,
+                )
+                for frame in frames
+            ),
+            strict=True,
+        )
+        boxes, scores = self.detector.run(None, {self._detector_input: np.stack(tensors)})
+        out: list[Detection | None] = []
+        for i, letterbox in enumerate(letterboxes):
+            detections = decode_detections(
+                boxes[i], scores[i], self.anchors, DETECTOR_SIZE, MIN_DETECTION_SCORE
+            )
+            # MediaPipe pose is single-person: it keeps only the first (best) detection.
+            out.append(remove_letterbox(detections[0], letterbox) if detections else None)
+        return out
+
+    def landmarks(self, frames: Sequence[np.ndarray], rois: Sequence[Roi]) -> list[_Landmarks]:
+        if not frames:
+            return []
+        tensors, letterboxes = zip(
+            *(
+                crop_to_tensor(
+                    frame,
+                    roi,
+                    LANDMARK_SIZE,
+                    keep_aspect_ratio=True,
+                    value_range=(0.0, 1.0),
+                    border_zero=False,  # REPLICATE: the ROI usually extends past the frame
+                )
+                for frame, roi in zip(frames, rois, strict=True)
+            ),
+            strict=True,
+        )
+        raw, presence, _segmentation, heatmaps, world = self.landmarker.run(
+            None, {self._landmarker_input: np.stack(tensors)}
+        )
+        return [
+            _decode_landmarks(raw[i], float(presence[i, 0]), heatmaps[i], world[i], rois[i], lb)
+            for i, lb in enumerate(letterboxes)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Landmarks:
+    image: np.ndarray  # (39, 5) normalised image coords, z, visibility, presence
+    world: np.ndarray  # (33, 3) metres
+    presence: float
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _decode_landmarks(
+    raw: np.ndarray,
+    presence: float,
+    heatmap: np.ndarray,
+    world: np.ndarray,
+    roi: Roi,
+    letterbox: Letterbox,
+) -> _Landmarks:
+    values = raw.reshape(NUM_MODEL_LANDMARKS, 5).astype(np.float64)
+    crop = np.stack(
+        [
+            values[:, 0] / LANDMARK_SIZE,
+            values[:, 1] / LANDMARK_SIZE,
+            values[:, 2] / LANDMARK_SIZE,
+            _sigmoid(values[:, 3]),
+            _sigmoid(values[:, 4]),
+        ],
+        axis=1,
+    )
+    crop = refine_from_heatmap(crop, heatmap)
+    crop[:, :2] = letterbox.remove(crop[:, :2])
+    image = project_to_image(crop, roi)
+    metres = world.reshape(NUM_MODEL_LANDMARKS, 3)[:NUM_LANDMARKS].astype(np.float64)
+    cos, sin = np.cos(roi.rotation), np.sin(roi.rotation)
+    rotated = np.stack(
+        [
+            cos * metres[:, 0] - sin * metres[:, 1],
+            sin * metres[:, 0] + cos * metres[:, 1],
+            metres[:, 2],
+        ],
+        axis=1,
+    )
+    return _Landmarks(image=image, world=rotated, presence=presence)
+
+
+def _roi_from_detection(detection: Detection, width: int, height: int) -> Roi:
+    """PoseDetectionToRoi: hip centre (kp0) and full-body circle point (kp1)."""
+    roi = alignment_points_roi(
+        detection.keypoints[0], detection.keypoints[1], width, height, ROI_TARGET_DEGREES
+    )
+    return scale_roi(roi, width, height, ROI_SCALE)
+
+
+def _roi_from_landmarks(landmarks: _Landmarks, width: int, height: int) -> Roi:
+    """PoseLandmarksToRoi: auxiliary landmarks 33 (centre) and 34 (scale point)."""
+    aux = landmarks.image
+    roi = alignment_points_roi(aux[33], aux[34], width, height, ROI_TARGET_DEGREES)
+    return scale_roi(roi, width, height, ROI_SCALE)
+
+
+def _to_estimate(landmarks: _Landmarks, width: int, height: int) -> PoseEstimate:
+    image = landmarks.image[:NUM_LANDMARKS]
+    pixels = np.empty((NUM_LANDMARKS, 5), dtype=np.float32)
+    pixels[:, 0] = image[:, 0] * width
+    pixels[:, 1] = image[:, 1] * height
+    pixels[:, 2] = image[:, 2] * width  # z is relative to the ROI width, i.e. scaled like x
+    pixels[:, 3:5] = image[:, 3:5]
+    return PoseEstimate(
+        landmarks=pixels,
+        world=landmarks.world.astype(np.float32),
+        score=landmarks.presence,
+    )
+
+
+def estimate_batch(
+    models: PoseModels, frames: Sequence[np.ndarray], rois: Sequence[Roi | None]
+) -> list[PoseStep]:
+    """One step of several independent tracks (one frame each, BGR uint8).
+
+    rois[i] is the track's ROI from its previous frame, or None to detect. At most three model
+    calls are batched across all tracks: detection for untracked frames, landmarks for all,
+    then detection + landmarks again for tracks lost in this frame.
+    """
+    sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]
+    current: list[Roi | None] = list(rois)
+    _detect_into(models, frames, sizes, current, [i for i, r in enumerate(rois) if r is None])
+    results: list[_Landmarks | None] = [None] * len(frames)
+    _landmarks_into(models, frames, current, results, range(len(frames)))
+    lost = [
+        i
+        for i, r in enumerate(results)
+        if rois[i] is not None and (r is None or r.presence < MIN_PRESENCE)
+    ]
+    if lost:
+        for i in lost:
+            current[i] = None
+            results[i] = None
+        _detect_into(models, frames, sizes, current, lost)
+        _landmarks_into(models, frames, current, results, lost)
+    steps = []
+    for i, result in enumerate(results):
+        width, height = sizes[i]
+        if result is None or result.presence < MIN_PRESENCE:
+            steps.append(PoseStep(estimate=None, next_roi=None))
+        else:
+            steps.append(
+                PoseStep(
+                    estimate=_to_estimate(result, width, height),
+                    next_roi=_roi_from_landmarks(result, width, height),
+                )
+            )
+    return steps
+
+
+def _detect_into(
+    models: PoseModels,
+    frames: Sequence[np.ndarray],
+    sizes: Sequence[tuple[int, int]],
+    rois: list[Roi | None],
+    indices: Sequence[int],
+) -> None:
+    detections = models.detect([frames[i] for i in indices])
+    for i, detection in zip(indices, detections, strict=True):
+        if detection is not None:
+            rois[i] = _roi_from_detection(detection, *sizes[i])
+
+
+def _landmarks_into(
+    models: PoseModels,
+    frames: Sequence[np.ndarray],
+    rois: Sequence[Roi | None],
+    results: list[_Landmarks | None],
+    indices: Sequence[int],
+) -> None:
+    todo = [(i, roi) for i in indices if (roi := rois[i]) is not None]
+    found = models.landmarks([frames[i] for i, _ in todo], [roi for _, roi in todo])
+    for (i, _), result in zip(todo, found, strict=True):
+        results[i] = result
+
+
+class PoseTracker:
+    """Pose of one person in one video (one lane). Holds only the previous frame's ROI."""
+
+    def __init__(self, models: PoseModels | None = None) -> None:
+        self._models = models or load_pose_models()
+        self._roi: Roi | None = None
+
+    @property
+    def roi(self) -> Roi | None:
+        """The ROI the next frame will be cropped with (None: it will run the detector)."""
+        return self._roi
+
+    def process(self, frame_bgr: np.ndarray) -> PoseEstimate | None:
+        _check_frame(frame_bgr)
+        step = estimate_batch(self._models, [frame_bgr], [self._roi])[0]
+        self._roi = step.next_roi
+        return step.estimate
+
+    def reset(self) -> None:
+        self._roi = None
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(
+            f"expected a BGR uint8 image of shape (H, W, 3), got {frame.dtype} {frame.shape}"
+        )
+
+
+_load_lock = threading.Lock()
+
+
+def load_pose_models(threads: int = 1, providers: str = "auto") -> PoseModels:
+    """The pose detector and landmark sessions, verified against the manifest; cached per
+    process and per (threads, providers)."""
+    with _load_lock:
+        return _load_pose_models(threads, providers)
+
+
+@functools.cache
+def _load_pose_models(threads: int, providers: str) -> PoseModels:
+    return PoseModels(
+        detector=create_session(verified_model_path("pose_detection"), threads, providers),
+        landmarker=create_session(verified_model_path("pose_landmark"), threads, providers),
+    )

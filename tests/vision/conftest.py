@@ -1,0 +1,61 @@
+"""Paths to the shared test material (beside the repository, never copied into it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DIR = REPO_ROOT / ".." / "shared"
+
+
+def videos_dir() -> Path:
+    """$KHFSM_TEST_VIDEOS, else ../shared/data/videos beside the repository."""
+    directory = Path(os.environ.get("KHFSM_TEST_VIDEOS", SHARED_DIR / "data" / "videos"))
+    if not directory.is_dir():
+        pytest.skip(
+            f"test videos not found at {directory}: set KHFSM_TEST_VIDEOS to the folder "
+            f"holding the shared exercise clips"
+        )
+    return directory
+
+
+def parity_dir() -> Path:
+    """$KHFSM_TEST_PARITY, else ../shared/models/parity (photos + mediapipe_reference.json)."""
+    directory = Path(os.environ.get("KHFSM_TEST_PARITY", SHARED_DIR / "models" / "parity"))
+    if not (directory / "mediapipe_reference.json").is_file():
+        pytest.skip(
+            f"MediaPipe parity photos not found at {directory}: set KHFSM_TEST_PARITY to the "
+            f"folder holding mediapipe_reference.json and images/"
+        )
+    return directory
+
+
+@pytest.fixture(scope="session")
+def parity_reference() -> dict[str, Any]:
+    return json.loads((parity_dir() / "mediapipe_reference.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def parity_image() -> Callable[[str], np.ndarray]:
+    """Reader of a parity photo as BGR uint8, e.g. parity_image("astronaut.png")."""
+
+    def read(name: str) -> np.ndarray:
+        path = parity_dir() / "images" / name
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        assert image is not None, f"cannot read {path}"
+        return image
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def clips_dir() -> Path:
+    return videos_dir()
