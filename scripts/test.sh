@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: lint, types, then pytest against SQLite and the
+# PostgreSQL server on 127.0.0.1:5432 (database `test`, trust auth).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+export KHFSM_TEST_POSTGRES_URL="${KHFSM_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
+echo "==> ruff"; .venv/bin/ruff check .; .venv/bin/ruff format --check .
+echo "==> mypy"; .venv/bin/mypy
+echo "==> pytest"
+set +e
+.venv/bin/pytest -q -ra --durations=15 "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected nothing: that is a failure here, never a green run.
+if [[ $status == 5 ]]; then echo "no tests were collected" >&2; exit 1; fi
+exit $status
