@@ -57,5 +57,11 @@ def parity_image() -> Callable[[str], np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def parity_path() -> Callable[[str], Path]:
+    """Path of a parity photo, e.g. parity_path("astronaut.png")."""
+    return lambda name: parity_dir() / "images" / name
+
+
+@pytest.fixture(scope="session")
 def clips_dir() -> Path:
     return videos_dir()
