@@ -1,0 +1,1 @@
+"""Alembic migrations of the event store (`khfsm db upgrade`; see khfsm.store.migrate)."""
