@@ -321,7 +321,7 @@ class PoseTracker:
         return self._roi
 
     def process(self, frame_bgr: np.ndarray) -> PoseEstimate | None:
-        _check_frame(frame_bgr)
+        check_frame(frame_bgr)
         step = estimate_batch(self._models, [frame_bgr], [self._roi])[0]
         self._roi = step.next_roi
         return step.estimate
@@ -330,7 +330,7 @@ class PoseTracker:
         self._roi = None
 
 
-def _check_frame(frame: np.ndarray) -> None:
+def check_frame(frame: np.ndarray) -> None:
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(
             f"expected a BGR uint8 image of shape (H, W, 3), got {frame.dtype} {frame.shape}"

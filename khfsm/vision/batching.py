@@ -1,0 +1,180 @@
+"""PoseService: one inference queue for the frames of every lane.
+
+Frames from all lanes are gathered into batches of up to `max_batch` (waiting at most
+`max_wait_ms` after the first frame of a batch) and run through `pose.estimate_batch` in worker
+threads, so the event loop never blocks on ONNX Runtime. The service keeps each lane's tracking
+ROI, exactly as a PoseTracker would.
+
+Ordering: a batch holds at most one frame per lane, and a lane's next frame is not scheduled
+until its previous one has finished, because it is cropped with the ROI that frame produced.
+Results therefore come back to each lane in the order its frames were submitted, and each
+lane sees the same keypoints as a PoseTracker fed the same frames (batching is exact on CPU:
+the dynamic-batch models compute every sample independently; tests/vision/test_batching.py
+checks bit equality).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import anyio
+import numpy as np
+
+from khfsm.vision.geometry import Roi
+from khfsm.vision.pose import PoseEstimate, PoseModels, check_frame, estimate_batch
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    lane: Hashable
+    frame: np.ndarray
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: PoseEstimate | None = None
+    error: BaseException | None = None
+
+
+class PoseServiceStopped(RuntimeError):
+    """The service's run() ended before the frame was processed."""
+
+
+class PoseService:
+    """Batches frames from all lanes: collects up to max_batch frames or waits max_wait_ms,
+    runs detection/landmark models in worker threads (anyio.to_thread.run_sync with a
+    CapacityLimiter), returns each result to the right lane, in order per lane. Never blocks
+    the event loop.
+
+    `workers` batches may be in flight at once (each in its own thread); on a small CPU with one
+    intra-op thread per session, workers = number of cores is a good start.
+    """
+
+    def __init__(
+        self,
+        models: PoseModels,
+        max_batch: int = 4,
+        max_wait_ms: float = 5.0,
+        workers: int = 1,
+    ) -> None:
+        if max_batch < 1 or workers < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch and workers must be >= 1 and max_wait_ms >= 0")
+        self._models = models
+        self._max_batch = max_batch
+        self._max_wait = max_wait_ms / 1000.0
+        self._workers = workers
+        self._pending: deque[_Job] = deque()  # arrival order, across lanes
+        self._busy: set[Hashable] = set()  # lanes with a frame in a batch
+        self._rois: dict[Hashable, Roi | None] = {}
+        self._forgotten: set[Hashable] = set()  # busy lanes whose result must not be kept
+        # anyio primitives need a running event loop, so they are created in run().
+        self._changed: anyio.Event | None = None
+        self.batches_run = 0
+        self.frames_run = 0
+
+    async def run(self) -> None:
+        """Serve until cancelled (start it in the server's task group)."""
+        self._changed = anyio.Event()
+        limiter = anyio.CapacityLimiter(self._workers)
+        slots = anyio.Semaphore(self._workers)
+        try:
+            async with anyio.create_task_group() as tg:
+                while True:
+                    # Form a batch only when a worker is free: frames keep accumulating
+                    # meanwhile, which makes batches fuller under load.
+                    await slots.acquire()
+                    try:
+                        batch = await self._next_batch()
+                    except BaseException:
+                        slots.release()
+                        raise
+                    tg.start_soon(self._process, batch, limiter, slots)
+        finally:
+            self._changed = None
+            while self._pending:
+                job = self._pending.popleft()
+                job.error = PoseServiceStopped("pose service stopped")
+                job.done.set()
+
+    async def estimate(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseEstimate | None:
+        """Pose in `frame_bgr` (BGR uint8) for `lane`; None when no person is found."""
+        check_frame(frame_bgr)  # here, so that one bad frame cannot fail a whole batch
+        job = _Job(lane, frame_bgr)
+        self._pending.append(job)
+        self._notify()
+        try:
+            await job.done.wait()
+        except BaseException:
+            # Cancelled: drop the frame if it has not been scheduled yet.
+            if job in self._pending:
+                self._pending.remove(job)
+            raise
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def forget(self, lane: Hashable) -> None:
+        """Drop a lane's tracking state: its next frame runs the detector."""
+        self._rois.pop(lane, None)
+        if lane in self._busy:
+            self._forgotten.add(lane)
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    async def _wait_for_change(self) -> None:
+        assert self._changed is not None
+        await self._changed.wait()
+
+    async def _next_batch(self) -> list[_Job]:
+        batch: list[_Job] = []
+        self._take_into(batch)
+        while not batch:
+            await self._wait_for_change()
+            self._take_into(batch)
+        if len(batch) < self._max_batch and self._max_wait > 0:
+            with anyio.move_on_after(self._max_wait):
+                while len(batch) < self._max_batch:
+                    await self._wait_for_change()
+                    self._take_into(batch)
+        return batch
+
+    def _take_into(self, batch: list[_Job]) -> None:
+        """Move schedulable jobs (oldest first, one per idle lane) from pending into batch."""
+        for job in list(self._pending):
+            if len(batch) >= self._max_batch:
+                return
+            if job.lane in self._busy:
+                continue
+            self._pending.remove(job)
+            self._busy.add(job.lane)
+            batch.append(job)
+
+    async def _process(
+        self, batch: list[_Job], limiter: anyio.CapacityLimiter, slots: anyio.Semaphore
+    ) -> None:
+        try:
+            frames = [job.frame for job in batch]
+            rois = [self._rois.get(job.lane) for job in batch]
+            steps = await anyio.to_thread.run_sync(
+                estimate_batch, self._models, frames, rois, limiter=limiter
+            )
+        except Exception as e:
+            for job in batch:
+                self._rois.pop(job.lane, None)
+                job.error = e
+        else:
+            self.batches_run += 1
+            self.frames_run += len(batch)
+            for job, step in zip(batch, steps, strict=True):
+                if job.lane not in self._forgotten:
+                    self._rois[job.lane] = step.next_roi
+                job.result = step.estimate
+        finally:
+            for job in batch:
+                self._busy.discard(job.lane)
+                self._forgotten.discard(job.lane)
+                job.done.set()
+            slots.release()
+            self._notify()
