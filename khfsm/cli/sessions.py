@@ -1,0 +1,145 @@
+"""`khfsm sessions`: the stored sessions, newest first, as a table or as JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from khfsm.cli.db import database_url_option, open_store
+
+STATES = ("prepared", "running", "stopped", "violated")
+
+
+class _Moment(click.ParamType):
+    """An ISO date or date-time; without a zone it is local time, as an operator means it."""
+
+    name = "DATETIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date or date-time like 2025-03-01 or 2025-03-01T14:30")
+        return (moment if moment.tzinfo else moment.astimezone()).astimezone(UTC)
+
+
+class _Status(click.ParamType):
+    """A state name or an end status code."""
+
+    name = "STATUS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value).strip().lower()
+        if text in STATES:
+            return text
+        try:
+            return int(text)
+        except ValueError:
+            self.fail(f"{value!r} is not one of {', '.join(STATES)} or an end code like -2")
+
+
+@click.command()
+@database_url_option
+@click.option("--task", help="Only this task (pushup, situp, ..., FaceDetection).")
+@click.option("--capture", "capture_id", type=int, help="Only this lane (CaptureID).")
+@click.option("--since", type=_Moment(), help="Created at or after (ISO; local time if no zone).")
+@click.option("--until", type=_Moment(), help="Created before (ISO; local time if no zone).")
+@click.option(
+    "--status",
+    type=_Status(),
+    help="A state (prepared, running, stopped, violated) or an end code (-1 stopped, "
+    "-2 time up, -3 unallowed motion, -4 source lost, -5 internal error).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+@click.pass_context
+def sessions(
+    ctx: click.Context,
+    database_url: str | None,
+    task: str | None,
+    capture_id: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    status: str | int | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List stored sessions, newest first."""
+    from khfsm.store import StoreError
+
+    recorder = open_store(ctx, database_url)
+    try:
+        rows = recorder.list_sessions(
+            task=task,
+            capture_id=capture_id,
+            since=since,
+            until=until,
+            state=status if isinstance(status, str) else None,
+            end_status=status if isinstance(status, int) else None,
+            limit=limit,
+        )
+    except StoreError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        recorder.close()
+    if as_json:
+        click.echo(json.dumps([_as_dict(row) for row in rows], indent=2))
+        return
+    _print_table(rows)
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    return {
+        "session_id": row.session_id,
+        "task": row.task,
+        "capture_id": row.capture_id,
+        "level": row.level,
+        "rules_version": row.rules_version,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "state": row.state,
+        "end_status": row.end_status,
+        "count": row.count,
+        "total": row.total,
+        "frames": row.frames,
+        "events": row.events,
+    }
+
+
+def _print_table(rows: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from khfsm.domain.codes import EndStatus
+
+    table = Table(title=f"{len(rows)} session(s)", title_justify="left")
+    # The session id is what `khfsm replay` takes: never truncate it.
+    table.add_column(
+        "session", no_wrap=True, min_width=max((len(r.session_id) for r in rows), default=7)
+    )
+    for column in ("task", "lane", "created", "state", "end", "count/total"):
+        table.add_column(column)
+    table.add_column("frames", justify="right")
+    for row in rows:
+        end = ""
+        if row.end_status is not None:
+            try:
+                end = f"{row.end_status} {EndStatus(row.end_status).message}"
+            except ValueError:
+                end = str(row.end_status)
+        table.add_row(
+            row.session_id,
+            row.task,
+            str(row.capture_id),
+            row.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            row.state,
+            end,
+            f"{row.count}/{row.total}",
+            str(row.frames),
+        )
+    Console().print(table)
