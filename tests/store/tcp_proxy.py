@@ -6,6 +6,7 @@ they see when a database server goes away (resets, then refused connections).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -32,18 +33,14 @@ class TcpProxy:
     def stop(self) -> None:
         if self._listener is not None:
             # close() alone leaves a socket blocked in accept() listening; shutdown wakes it.
-            try:
+            with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
         with self._lock:
             for sock in self._sockets:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
             self._sockets.clear()
 
@@ -72,7 +69,5 @@ class TcpProxy:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
