@@ -1,0 +1,155 @@
+"""Pose pipeline benchmark on this machine (a script, not a test).
+
+    .venv/bin/python benchmarks/bench_pose.py [--clip VIDEO] [--frames 40] [--repeats 5]
+
+Prints:
+1. per-frame latency of the full pipeline (pre/post-processing included) for tracking frames
+   (landmark model on the previous frame's ROI) and re-detection frames (detector + landmarks);
+2. throughput of tracking steps at batch sizes 1, 4, 8 with 1 and 2 intra-op threads, and with
+   two batches in flight at once (PoseService workers=2, one intra-op thread each);
+3. how many 20 fps lanes that sustains, from the best configuration.
+
+Frames come from a real clip (default: the first frames of a shared exercise video; else the
+parity photos). Timings are medians; the machine should be otherwise idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from khfsm.vision.geometry import Roi
+from khfsm.vision.media import open_video
+from khfsm.vision.pose import PoseModels, PoseTracker, estimate_batch, load_pose_models
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CLIP = REPO / ".." / "shared" / "data" / "videos" / "pushup_01_div_perfect_pushup_2.mp4"
+PARITY = REPO / ".." / "shared" / "models" / "parity" / "images"
+LANE_FPS = 20.0
+
+
+def load_frames(clip: Path, count: int) -> list[np.ndarray]:
+    if clip.is_file():
+        frames = []
+        with open_video(clip) as (_, stream):
+            for frame in stream:
+                frames.append(frame)
+                if len(frames) == count:
+                    break
+        print(f"frames: {len(frames)} from {clip.name} ({frames[0].shape[1]}x{frames[0].shape[0]})")
+        return frames
+    photos = [cv2.imread(str(p)) for p in sorted(PARITY.glob("*.*")) if p.suffix != ".txt"]
+    frames = [p for p in photos if p is not None]
+    print(f"frames: {len(frames)} parity photos ({clip} not found)")
+    return (frames * (count // len(frames) + 1))[:count]
+
+
+def median_ms(run: Callable[[], object], repeats: int) -> float:
+    run()  # warm-up
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+def tracking_rois(models: PoseModels, frames: list[np.ndarray]) -> list[Roi | None]:
+    """The ROI each frame is cropped with when the clip is tracked from its first frame."""
+    tracker = PoseTracker(models)
+    rois = []
+    for frame in frames:
+        rois.append(tracker.roi)
+        tracker.process(frame)
+    return rois
+
+
+def latency(models: PoseModels, frames: list[np.ndarray], repeats: int) -> None:
+    rois = tracking_rois(models, frames)
+    tracked = [(f, r) for f, r in zip(frames, rois, strict=True) if r is not None]
+    track_ms, detect_ms = [], []
+    for frame, roi in tracked:
+        track_ms.append(median_ms(lambda f=frame, r=roi: estimate_batch(models, [f], [r]), repeats))
+        detect_ms.append(median_ms(lambda f=frame: estimate_batch(models, [f], [None]), repeats))
+    print("\n1. per-frame latency, full pipeline, batch 1, 1 intra-op thread (median over frames)")
+    print(f"   tracking frame    : {statistics.median(track_ms):6.1f} ms")
+    print(f"   re-detection frame: {statistics.median(detect_ms):6.1f} ms")
+    print(f"   frames tracked (no re-detection) in this clip: {len(tracked)}/{len(frames)}")
+
+
+def throughput(
+    models: PoseModels, frames: list[np.ndarray], rois: list[Roi | None], batch: int, workers: int
+) -> float:
+    """Frames per second of tracking steps, `workers` batches running concurrently."""
+    pairs = [(f, r) for f, r in zip(frames, rois, strict=True) if r is not None]
+    batches = [pairs[i : i + batch] for i in range(0, len(pairs) - batch + 1, batch)]
+    estimate_batch(models, [f for f, _ in batches[0]], [r for _, r in batches[0]])  # warm-up
+    lock = threading.Lock()
+    queue = list(batches) * max(1, 48 // (len(batches) * batch) + 1)
+    done = 0
+
+    def worker() -> None:
+        nonlocal done
+        while True:
+            with lock:
+                if not queue:
+                    return
+                job = queue.pop()
+            estimate_batch(models, [f for f, _ in job], [r for _, r in job])
+            with lock:
+                done += len(job)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+        f"onnxruntime {ort.__version__}, providers {ort.get_available_providers()}, "
+        f"opencv {cv2.__version__}"
+    )
+    frames = load_frames(args.clip, args.frames)
+    one = load_pose_models(threads=1, providers="cpu")
+    latency(one, frames, args.repeats)
+    rois = tracking_rois(one, frames)
+
+    print("\n2. throughput of tracking steps (frames/s, pre/post-processing included)")
+    print("   batch   1 thread   2 threads   2 workers x 1 thread")
+    best = 0.0
+    two = load_pose_models(threads=2, providers="cpu")
+    for batch in (1, 4, 8):
+        t1 = throughput(one, frames, rois, batch, workers=1)
+        t2 = throughput(two, frames, rois, batch, workers=1)
+        w2 = throughput(one, frames, rois, batch, workers=2)
+        best = max(best, t1, t2, w2)
+        print(f"   {batch:5d}   {t1:8.1f}   {t2:9.1f}   {w2:20.1f}")
+
+    print(f"\n3. lanes at {LANE_FPS:.0f} fps this machine sustains (best configuration, tracking)")
+    print(f"   {best:.1f} frames/s / {LANE_FPS:.0f} = {int(best // LANE_FPS)} lanes")
+    print("   (each re-detection adds a detector run; with the person in view it is rare)")
+
+
+if __name__ == "__main__":
+    main()
