@@ -1,0 +1,79 @@
+"""`khfsm serve`: run the tablet WebSocket server for all lanes of a site."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from khfsm.settings import load_settings
+
+
+@click.command()
+@click.option("--host", help="Address to listen on (default 0.0.0.0).")
+@click.option("--port", type=int, help="Port to listen on (default 8765).")
+@click.option("--database-url", help="SQLAlchemy URL of the event store (default SQLite).")
+@click.option(
+    "--media-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Root for videos and photos named by tablets.",
+)
+@click.option(
+    "--models-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="ONNX models (default: the bundled ones).",
+)
+@click.option("--providers", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]))
+@click.option("--allowed-schemes", help="Camera URL schemes tablets may use, comma-separated.")
+@click.option("--max-batch", type=int, help="Frames per inference batch across lanes.")
+@click.option("--max-wait-ms", type=float, help="How long a batch waits to fill up.")
+@click.option("--inference-workers", type=int, help="Inference batches run at once.")
+@click.option("--camera-grace-s", type=float, help="Seconds without frames before -4.")
+@click.option("--ws-ping-interval", type=float, help="WebSocket ping interval in seconds.")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.pass_context
+def serve(ctx: click.Context, **flags: object) -> None:
+    """Run the tablet WebSocket server (any path) with /healthz, until interrupted.
+
+    On a fresh machine it starts on SQLite in the data directory with the bundled models.
+    """
+    import os
+
+    import uvicorn
+
+    models_dir = flags.pop("models_dir", None)
+    try:
+        settings = load_settings(ctx.obj.get("config_file") if ctx.obj else None, **flags)
+    except Exception as error:  # pydantic or the config file: say which setting is wrong
+        raise click.ClickException(f"invalid settings: {error}") from error
+    models = models_dir or settings.models_dir
+    if models is not None:
+        # The model loader reads its directory from the environment (khfsm.vision.manifest).
+        os.environ["KHFSM_MODELS_DIR"] = str(models)
+    logging.getLogger().setLevel(settings.log_level)
+    logging.getLogger("khfsm").setLevel(settings.log_level)
+    # transitions logs every state change at INFO; our lanes log one line per step instead.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+    from khfsm.server.app import create_app
+    from khfsm.store.urls import redact
+
+    app = create_app(settings)
+    click.echo(f"khfsm serving tablets on ws://{settings.host}:{settings.port}/ (any path)")
+    click.echo(f"  health:     http://{settings.host}:{settings.port}/healthz")
+    click.echo(f"  store:      {redact(settings.resolved_database_url)}")
+    click.echo(f"  media root: {settings.resolved_media_root}")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_interval,
+        log_config=None,  # keep our logging configuration
+        timeout_graceful_shutdown=20,
+    )

@@ -1,0 +1,72 @@
+"""What every lane shares: settings, the media root, the store's writer, the pose service,
+the face analyzer, the server's task group and the limiters for blocking work."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+import numpy as np
+from anyio.abc import TaskGroup
+
+from khfsm.domain.events import Event
+from khfsm.server.paths import MediaRoot
+from khfsm.settings import Settings
+
+MAX_LANES = 64  # camera threads: one blocking read per lane at a time
+
+
+class EventSink(Protocol):
+    """The store's writer as the lanes use it (`khfsm.store.writer.EventWriter`)."""
+
+    def submit(self, session_id: str, events: Sequence[Event]) -> None: ...
+
+    async def flush(self, session_id: str) -> None: ...
+
+
+class PoseEstimator(Protocol):
+    """The shared batching pose service (`khfsm.vision.batching.PoseService`)."""
+
+    async def estimate(self, lane: Hashable, frame_bgr: np.ndarray) -> Any: ...
+
+    def forget(self, lane: Hashable) -> None: ...
+
+
+class FaceLoader:
+    """Loads the face models on first use (in a worker thread) and keeps them."""
+
+    def __init__(self, threads: int = 1, providers: str = "auto") -> None:
+        self._threads = threads
+        self._providers = providers
+        self._analyzer: Any = None
+        self._lock = anyio.Lock()
+
+    async def get(self) -> Any:
+        async with self._lock:
+            if self._analyzer is None:
+                from khfsm.vision.face import load_face_analyzer
+
+                self._analyzer = await anyio.to_thread.run_sync(
+                    load_face_analyzer, self._threads, self._providers
+                )
+            return self._analyzer
+
+
+@dataclass(eq=False)
+class LaneContext:
+    settings: Settings
+    media: MediaRoot
+    writer: EventSink
+    pose: PoseEstimator
+    task_group: TaskGroup
+    face: FaceLoader
+    models: dict[str, str] = field(default_factory=dict)  # pose model file -> sha256
+    camera_limiter: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(MAX_LANES)
+    )
+    # Encoding, hashing, photo I/O and the face check: CPU work off the event loop.
+    work_limiter: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(MAX_LANES)
+    )

@@ -1,0 +1,338 @@
+"""The FaceDetection task: is the person at the lane the enrolled candidate?
+
+Over the same protocol as the exercises, and stored as a session like any other
+(SessionPrepared(task="FaceDetection"), SessionStarted, FaceChecked, SessionEnded):
+
+* ``prepare``: `ModelPath` is the enrolled face vector (a ``.npy`` of 192 values under the
+  media root); `CapturePath` is the photo to check (a file under the media root) or a stream
+  (rtsp://, http(s)://, a device index). Both are loaded/opened once to check them.
+* ``start``: the check runs for at most `Duration` seconds (one attempt for a photo; frames
+  until one shows exactly one face for a stream). The crop of the face is saved under the
+  media root as ``faces/YYYYMMDD/HH_MM_SS_<photo name>_<session>.jpg`` and the start ack
+  carries that path (relative to the media root) as ``filename``. `PicturePath` and
+  `SourceFile` are accepted for compatibility and not used.
+* then one push, which is also the session's terminal push, reports the outcome:
+
+  ======  ==============================================================================
+  status  meaning
+  ======  ==============================================================================
+  [0]     match: similarity >= threshold (``count`` 1)
+  [1]     mismatch: similarity < threshold (``count`` 0)
+  [2]     no usable face within Duration (none, or several); the start ack is an error
+  [-1]    stopped before the check finished; [-4] the photo/stream became unreadable;
+          [-5] internal error
+  ======  ==============================================================================
+
+  The push also carries ``similarity`` and ``threshold``; ``msg`` says it in words. A
+  completed check (match, mismatch or no face) is stored with end status −2 (normal end).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import cv2
+import numpy as np
+
+import khfsm
+from khfsm.domain.codes import EndStatus
+from khfsm.domain.errors import IllegalTransition
+from khfsm.domain.events import (
+    FaceChecked,
+    SessionPrepared,
+    SessionStarted,
+    SourceFailed,
+)
+from khfsm.domain.machine import State
+from khfsm.domain.session import Session
+from khfsm.registry import FACE_TASK
+from khfsm.server.camera import Camera, CameraError, read_image
+from khfsm.server.context import LaneContext
+from khfsm.server.lanes import Lane, Reply, lane_name
+from khfsm.server.paths import CameraSource, SourceKind, parse_source
+from khfsm.server.pipeline import probe_camera
+from khfsm.server.protocol import FacePrepare, FaceStart, Request, RequestError
+
+log = logging.getLogger(__name__)
+
+EMBEDDING_SIZE = 192
+FACES_DIR = "faces"
+MATCH, MISMATCH, NO_FACE = 0, 1, 2
+RULES_VERSION = "face-1"
+
+
+@dataclass(frozen=True, slots=True)
+class FaceOutcome:
+    code: int  # MATCH, MISMATCH or NO_FACE
+    event: FaceChecked
+
+
+def load_enrolled(path: Path) -> np.ndarray:
+    """The enrolled vector, or RequestError saying what is wrong with the file."""
+    if not path.is_file():
+        raise RequestError(f"ModelPath {path} does not exist; enrol the candidate first")
+    try:
+        vector = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise RequestError(f"ModelPath {path} is not a .npy face vector: {error}") from None
+    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if vector.size != EMBEDDING_SIZE or not np.all(np.isfinite(vector)):
+        raise RequestError(
+            f"ModelPath {path} holds {vector.size} values; an enrolled face vector has "
+            f"{EMBEDDING_SIZE} finite values"
+        )
+    return vector
+
+
+async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
+    who = lane_name(request.Task, request.CaptureID)
+    enrolled_path = ctx.media.resolve(request.ModelPath, "ModelPath")
+    source = parse_source(request.CapturePath, ctx.media, ctx.settings.allowed_schemes)
+    enrolled = await anyio.to_thread.run_sync(
+        load_enrolled, enrolled_path, limiter=ctx.work_limiter
+    )
+    if source.kind is SourceKind.FILE:
+        await load_photo(ctx, source)
+    else:
+        await probe_camera(ctx, source)
+    analyzer = await ctx.face.get()
+    session = Session(None, who=who)
+    events = session.prepare(
+        SessionPrepared(
+            task=FACE_TASK,
+            capture_id=request.CaptureID,
+            level=0,
+            fps=0.0,
+            frames=0,
+            source=source.display,
+            video_path="",
+            engine_version=khfsm.__version__,
+            rules_version=f"{RULES_VERSION} threshold {analyzer.threshold:g}",
+            models=face_model_hashes(),
+            prepared_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
+    )
+    lane = FaceLane(ctx, request.CaptureID, session, source, enrolled)
+    lane.apply(events)
+    log.info(
+        "%s: prepared face check of %s against %s",
+        lane.label,
+        source.display,
+        ctx.media.relative(enrolled_path),
+    )
+    return lane
+
+
+async def load_photo(ctx: LaneContext, source: CameraSource) -> np.ndarray:
+    try:
+        return await anyio.to_thread.run_sync(
+            read_image, str(source.target), limiter=ctx.work_limiter
+        )
+    except CameraError as error:
+        raise RequestError(f"CapturePath: {error}") from None
+
+
+def face_model_hashes() -> dict[str, str]:
+    try:
+        from khfsm.vision.manifest import load_manifest
+
+        return {
+            entry.file: entry.sha256
+            for name, entry in load_manifest().items()
+            if name.startswith("face_")
+        }
+    except Exception:  # no manifest: the session records no hashes
+        return {}
+
+
+class FaceLane(Lane):
+    def __init__(
+        self,
+        ctx: LaneContext,
+        capture_id: int,
+        session: Session,
+        source: CameraSource,
+        enrolled: np.ndarray,
+    ) -> None:
+        super().__init__(ctx, FACE_TASK, capture_id, session)
+        self.source = source
+        self.enrolled = enrolled
+        self.duration = 10.0
+        self._wake = anyio.Event()
+        self._check_scope: anyio.CancelScope | None = None
+        self._start_reply: Reply | None = None
+
+    async def start(self, request: Request, reply: Reply) -> None:
+        try:
+            events = self.session.start(
+                SessionStarted(started_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
+            )
+        except IllegalTransition as error:
+            reply(str(error))
+            return
+        if isinstance(request, FaceStart):
+            self.duration = float(request.Duration)
+        self.apply(events)
+        self._start_reply = reply  # answered by the run task once the crop is saved
+        log.info("%s: started face check (at most %g s)", self.label, self.duration)
+        self._wake.set()
+
+    def _interrupt(self) -> None:
+        self._wake.set()
+        if self._check_scope is not None:
+            self._check_scope.cancel()
+
+    async def run(self) -> None:
+        outcome: FaceOutcome | None = None
+        start_error = ""
+        try:
+            await self._wake.wait()
+            if self.session.state is State.RUNNING:
+                with anyio.CancelScope() as self._check_scope:
+                    if not self.stop_requested:
+                        outcome = await self._check()
+                if outcome is None:  # stopped
+                    start_error = "the face check was stopped before it finished"
+            if outcome is not None:
+                self.apply([outcome.event])
+                self.apply(self.session.end_without_rules(EndStatus.TIME_UP, outcome.event.message))
+                if outcome.code == NO_FACE:
+                    start_error = outcome.event.message
+            else:
+                self.end_interrupted()
+        except CameraError as error:
+            start_error = str(error)
+            self._fail(EndStatus.SOURCE_LOST, start_error)
+        except Exception:
+            log.exception("%s: internal error in the face check; status -5", self.label)
+            start_error = "internal error in the server; see the server log"
+            self._fail(EndStatus.INTERNAL_ERROR, start_error)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._finish(outcome, start_error)
+
+    def _fail(self, status: EndStatus, message: str) -> None:
+        if not self.ended:
+            failed = SourceFailed(frame=0, status=int(status), message=message)
+            self.apply(self.session.fail(failed))
+
+    async def _finish(self, outcome: FaceOutcome | None, start_error: str) -> None:
+        try:
+            if self._start_reply is not None:
+                if outcome is not None and outcome.code != NO_FACE:
+                    self._start_reply(filename=outcome.event.filename)
+                else:
+                    self._start_reply(start_error or "the face check did not run")
+            extra: dict[str, Any] = {}
+            if outcome is None:
+                await self.seal_and_push(None, None)
+            else:
+                event = outcome.event
+                extra = {"similarity": round(event.similarity, 4), "threshold": event.threshold}
+                await self.seal_and_push(
+                    None,
+                    None,
+                    push_status=[outcome.code],
+                    msg=event.message,
+                    counts=(1, 1 if outcome.code == MATCH else 0),
+                    **extra,
+                )
+        except Exception:
+            log.exception("%s: could not finish the face check", self.label)
+        finally:
+            self.done.set()
+
+    async def _check(self) -> FaceOutcome:
+        analyzer = await self.ctx.face.get()
+        deadline = time.monotonic() + self.duration
+        last_problem = "no face found"
+        with anyio.move_on_after(self.duration):
+            if self.source.kind is SourceKind.FILE:
+                image = await load_photo_or_fail(self.ctx, self.source)
+                result = await self._try(analyzer, image)
+                if isinstance(result, FaceOutcome):
+                    return result
+                last_problem = result
+            else:
+                camera = Camera(self.source, timeout_s=self.ctx.settings.camera_grace_s)
+                try:
+                    await anyio.to_thread.run_sync(
+                        camera.open, abandon_on_cancel=True, limiter=self.ctx.camera_limiter
+                    )
+                    while time.monotonic() < deadline:
+                        frame = await anyio.to_thread.run_sync(
+                            camera.read, abandon_on_cancel=True, limiter=self.ctx.camera_limiter
+                        )
+                        if frame is None:
+                            await anyio.sleep(0.1)
+                            continue
+                        result = await self._try(analyzer, frame.image)
+                        if isinstance(result, FaceOutcome):
+                            return result
+                        last_problem = result
+                finally:
+                    camera.close()
+        message = f"no usable face within {self.duration:g} s: {last_problem}"
+        return FaceOutcome(
+            NO_FACE,
+            FaceChecked(
+                similarity=0.0,
+                accepted=False,
+                threshold=float(analyzer.threshold),
+                filename="",
+                message=message,
+            ),
+        )
+
+    async def _try(self, analyzer: Any, image: np.ndarray) -> FaceOutcome | str:
+        """The outcome for this image, or why it has no usable face."""
+        from khfsm.vision.face import FaceError
+
+        def check() -> tuple[Any, np.ndarray]:
+            return analyzer.verify(image, self.enrolled), analyzer.crop(image)
+
+        try:
+            match, crop = await anyio.to_thread.run_sync(check, limiter=self.ctx.work_limiter)
+        except FaceError as error:
+            return str(error)
+        filename = await anyio.to_thread.run_sync(
+            self._save_crop, crop, limiter=self.ctx.work_limiter
+        )
+        accepted = bool(match.accepted)
+        words = "matches" if accepted else "does not match"
+        message = (
+            f"the face {words} the enrolled candidate (similarity {match.similarity:.3f}, "
+            f"threshold {match.threshold:g})"
+        )
+        log.info("%s: %s; crop %s", self.label, message, filename)
+        return FaceOutcome(
+            MATCH if accepted else MISMATCH,
+            FaceChecked(
+                similarity=float(match.similarity),
+                accepted=accepted,
+                threshold=float(match.threshold),
+                filename=filename,
+                message=message,
+            ),
+        )
+
+    def _save_crop(self, crop: np.ndarray) -> str:
+        now = datetime.now()
+        stem = Path(str(self.source.target)).stem if self.source.kind is SourceKind.FILE else "cam"
+        name = f"{now:%H_%M_%S}_{stem}_{self.session_id[:8]}.jpg"
+        path = self.ctx.media.root / FACES_DIR / f"{now:%Y%m%d}" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(path), crop):
+            raise CameraError(f"cannot save the face crop to {path}")
+        return self.ctx.media.relative(path)
+
+
+async def load_photo_or_fail(ctx: LaneContext, source: CameraSource) -> np.ndarray:
+    """The photo at start; CameraError (status −4) if it became unreadable since prepare."""
+    return await anyio.to_thread.run_sync(read_image, str(source.target), limiter=ctx.work_limiter)

@@ -1,0 +1,157 @@
+"""File paths and camera URLs that arrive from the network, made safe to use.
+
+Media root: every file a tablet names (the session video in `ModelPath`, a photo or clip in
+`CapturePath`, an enrolled face vector) must lie under the configured media root.
+
+* A relative path is taken relative to the media root.
+* An absolute path is accepted only if it lies inside the media root, so a site that keeps
+  the original tablets' paths (``/usr/local/tnkhxt/files/video/x.mp4``) sets
+  ``media_root = "/usr/local/tnkhxt"`` and the tablets' paths work unchanged; any other
+  absolute path is refused with an error naming the media root.
+* A path with a ``..`` component is refused outright, whatever it would resolve to.
+
+The check is lexical (no symlinks are followed while checking): a symlink *inside* the media
+root is the administrator's doing and is honoured; a tablet cannot create one.
+
+Camera URLs: the scheme must be in the allow-list (`Settings.allowed_schemes`); ``file``
+means a path under the media root and ``device`` a local camera index (``0``, ``"1"`` or
+``device:1``). Passwords are replaced by ``***`` wherever a URL is stored or logged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+
+class PathRefused(ValueError):
+    """A path or URL from the network that may not be used; the message says why."""
+
+
+_SECRET_QUERY = re.compile(r"(?i)\b(password|passwd|pwd|pass|token|key)=([^&]*)")
+
+
+def redact(url: str) -> str:
+    """`url` with any password (user info or a password-like query value) masked."""
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{userinfo}@{host}"
+    query = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", parts.query)
+    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRoot:
+    """The one directory under which network-named files may be read or written."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | Path) -> MediaRoot:
+        return cls(Path(os.path.normpath(os.path.abspath(root))))
+
+    def resolve(self, raw: str, field: str) -> Path:
+        """The file `raw` (the value of request key `field`) names, inside the media root."""
+        text = raw.strip()
+        if not text:
+            raise PathRefused(f"{field} is empty; name a file under the media root {self.root}")
+        if "\x00" in text:
+            raise PathRefused(f"{field} contains a NUL character")
+        pure = PurePosixPath(text)
+        if ".." in pure.parts:
+            raise PathRefused(
+                f"{field} {raw!r} contains '..'; name a file under the media root {self.root}"
+            )
+        if pure.is_absolute():
+            path = Path(os.path.normpath(text))
+            if path != self.root and self.root not in path.parents:
+                raise PathRefused(
+                    f"{field} {raw!r} is outside the media root {self.root}; use a path "
+                    f"under it (absolute or relative to it)"
+                )
+            return path
+        return Path(os.path.normpath(self.root / pure))
+
+    def relative(self, path: Path) -> str:
+        """`path` relative to the media root, for messages and for the tablet."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+
+class SourceKind(StrEnum):
+    URL = "url"  # a network camera (rtsp, http, ...)
+    FILE = "file"  # a video file or photo under the media root
+    DEVICE = "device"  # a local camera by index
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSource:
+    kind: SourceKind
+    target: str | int  # what OpenCV opens: a URL, a path or a device index
+    display: str  # for events and logs: password redacted
+
+    @property
+    def live(self) -> bool:
+        """Live sources pace themselves; a file is played at its own frame rate."""
+        return self.kind is not SourceKind.FILE
+
+    @property
+    def path(self) -> Path | None:
+        return Path(str(self.target)) if self.kind is SourceKind.FILE else None
+
+
+def parse_source(
+    raw: str | int, media: MediaRoot, allowed_schemes: Iterable[str], field: str = "CapturePath"
+) -> CameraSource:
+    """The camera or file `raw` names, checked against the scheme allow-list and media root."""
+    allowed = {scheme.lower() for scheme in allowed_schemes}
+    if isinstance(raw, int):
+        return _device(raw, allowed, field)
+    text = raw.strip()
+    if text.isdigit() or text.lower().startswith("device:"):
+        index = text.split(":", 1)[-1].lstrip("/")
+        if not index.isdigit():
+            raise PathRefused(f"{field} {text!r}: a device is named by its index, e.g. device:0")
+        return _device(int(index), allowed, field)
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme not in allowed:
+            shown = ", ".join(sorted(allowed)) or "none"
+            raise PathRefused(
+                f"{field} scheme {scheme!r} is not allowed on this server; allowed: {shown}"
+            )
+        if scheme == "file":
+            path = media.resolve(urlsplit(text).path, field)
+            return CameraSource(SourceKind.FILE, str(path), str(path))
+        parts = urlsplit(text)
+        if not parts.hostname:
+            raise PathRefused(f"{field} {redact(text)!r} has no host; e.g. rtsp://host:554/path")
+        return CameraSource(SourceKind.URL, text, redact(text))
+    if "file" not in allowed:
+        raise PathRefused(f"{field} names a file, but files are not allowed as cameras here")
+    path = media.resolve(text, field)
+    return CameraSource(SourceKind.FILE, str(path), str(path))
+
+
+def _device(index: int, allowed: set[str], field: str) -> CameraSource:
+    if "device" not in allowed:
+        raise PathRefused(f"{field} names local camera {index}, but devices are not allowed here")
+    if index < 0:
+        raise PathRefused(f"{field}: a device index cannot be negative")
+    return CameraSource(SourceKind.DEVICE, index, f"device:{index}")

@@ -1,0 +1,426 @@
+"""One exercise session's live pipeline, under the server's task group.
+
+    camera stage ──frames──▶ assess stage ──assessed frames──▶ record stage
+    (OpenCV read in a        (pose via the shared       (H.264 fMP4 via PyAV
+     worker thread, frame     PoseService, the rules,    in a worker thread)
+     selection, file pacing)  events, pushes)
+
+Frame selection: assessed frame k is the first camera frame whose timestamp (see
+`khfsm.server.camera`) is >= k / Fps; a slow camera's frame may serve several k, so the
+test always lasts round(Duration × Fps) frames of camera time. A file is played at its own
+frame rate, like a camera. A frame is recorded only once it is assessed, so frame k of the
+video is frame k of every event. `stop` cancels the wait for the next frame (a frame being
+assessed is finished first, a few tens of ms); a camera that delivers no frame for
+`camera_grace_s` ends the test with −4; an unexpected error ends it with −5 (traceback in
+the server log only). In every case the recording is closed and hashed, the sealed end is
+durable, and only then is the terminal push sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import numpy as np
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
+
+import khfsm
+from khfsm.domain.codes import EndStatus
+from khfsm.domain.errors import IllegalTransition
+from khfsm.domain.events import (
+    Event,
+    FrameObserved,
+    SessionPrepared,
+    SessionStarted,
+    SourceFailed,
+)
+from khfsm.domain.machine import State
+from khfsm.domain.pose import Pose
+from khfsm.domain.session import Session
+from khfsm.registry import get_exercise
+from khfsm.server.camera import Camera, CameraError, CameraInfo
+from khfsm.server.context import LaneContext
+from khfsm.server.lanes import Lane, Reply, lane_name
+from khfsm.server.paths import CameraSource, parse_source
+from khfsm.server.protocol import ExercisePrepare, Request, RequestError
+from khfsm.server.recording import Evidence, VideoRecorder, file_sha256
+
+log = logging.getLogger(__name__)
+
+FRAME_QUEUE = 8  # camera -> assessment: a bounded backlog (~0.4 s at 20 fps)
+RECORD_QUEUE = 20  # assessment -> encoder
+RETRY_S = 0.05  # pause between reads of a source that has no frame right now
+REOPEN_S = 1.0  # a live source that stopped delivering is reopened this often
+LATENCY_SAMPLES = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class CameraFrame:
+    index: int  # assessed frame index k
+    image: np.ndarray
+    captured_at: float  # monotonic time the frame became available to the server
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLost:
+    message: str
+
+
+class LaneStats:
+    """Live figures for /healthz and the benchmark."""
+
+    def __init__(self) -> None:
+        self.started_at: float | None = None
+        self.assessed = 0
+        self.latency_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)  # capture -> verdict
+        self.backlog = 0  # frames waiting between camera and assessment
+
+    def snapshot(self) -> dict[str, float | int]:
+        elapsed = time.monotonic() - self.started_at if self.started_at else 0.0
+        ordered = sorted(self.latency_s)
+        return {
+            "assessed": self.assessed,
+            "assessed_fps": round(self.assessed / elapsed, 2) if elapsed > 0 else 0.0,
+            "backlog": self.backlog,
+            "latency_ms_p50": round(1000 * _quantile(ordered, 0.5), 1),
+            "latency_ms_p99": round(1000 * _quantile(ordered, 0.99), 1),
+        }
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+async def prepare_exercise(ctx: LaneContext, request: ExercisePrepare) -> ExerciseLane:
+    """Check everything the test needs (rules, camera, video path) and create the session."""
+    exercise = get_exercise(request.Task)
+    who = lane_name(request.Task, request.CaptureID)
+    source = parse_source(request.CapturePath, ctx.media, ctx.settings.allowed_schemes)
+    video = ctx.media.resolve(request.ModelPath, "ModelPath")
+    if video.exists():
+        raise RequestError(
+            f"ModelPath {request.ModelPath} already exists; each test needs a new video file "
+            "(the old one is evidence and is never overwritten)"
+        )
+    frames = round(request.Duration * request.Fps)
+    if frames < 1:
+        raise RequestError(
+            f"Duration {request.Duration} s at Fps {request.Fps} is less than one frame"
+        )
+    info = await probe_camera(ctx, source)
+    session = Session(exercise, who=who)
+    prepared = SessionPrepared(
+        task=request.Task,
+        capture_id=request.CaptureID,
+        level=request.Level,
+        fps=float(request.Fps),
+        frames=frames,
+        source=source.display,
+        video_path=str(video),
+        engine_version=khfsm.__version__,
+        rules_version=exercise.rules_version,
+        models=dict(ctx.models),
+        frame_width=info.width,
+        frame_height=info.height,
+        prepared_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+    )
+    try:
+        events = session.prepare(prepared)
+    except ValueError as error:
+        raise RequestError(str(error)) from None
+    lane = ExerciseLane(ctx, request.Task, request.CaptureID, session, source, video)
+    lane.apply(events)
+    log.info(
+        "%s: prepared %s level %d, %d frames at %g fps (%g s), camera %s (%dx%d), video %s",
+        lane.label,
+        request.Task,
+        request.Level,
+        frames,
+        request.Fps,
+        request.Duration,
+        source.display,
+        info.width,
+        info.height,
+        ctx.media.relative(video),
+    )
+    return lane
+
+
+async def probe_camera(ctx: LaneContext, source: CameraSource) -> CameraInfo:
+    """Open the camera once to check it and learn its frame size, then release it."""
+
+    def probe() -> CameraInfo:
+        camera = Camera(source, timeout_s=ctx.settings.camera_grace_s)
+        try:
+            info = camera.open()
+            if camera.read() is None:
+                raise CameraError(f"camera {source.display} opened but delivered no frame")
+            return info
+        finally:
+            camera.close()
+
+    try:
+        with anyio.fail_after(ctx.settings.camera_grace_s + 5.0):
+            return await anyio.to_thread.run_sync(
+                probe, abandon_on_cancel=True, limiter=ctx.camera_limiter
+            )
+    except CameraError as error:
+        raise RequestError(f"{error}; check CapturePath and that the camera is on") from None
+    except TimeoutError:
+        raise RequestError(
+            f"camera {source.display} did not answer within "
+            f"{ctx.settings.camera_grace_s + 5.0:g} s; check CapturePath and the network"
+        ) from None
+
+
+class ExerciseLane(Lane):
+    def __init__(
+        self,
+        ctx: LaneContext,
+        task: str,
+        capture_id: int,
+        session: Session,
+        source: CameraSource,
+        video: Path,
+    ) -> None:
+        super().__init__(ctx, task, capture_id, session)
+        self.source = source
+        self.video = video
+        self.fps = session.prepared.fps if session.prepared else 20.0
+        self.stats = LaneStats()
+        self._wake = anyio.Event()  # start or stop requested
+        self._frames_scope: anyio.CancelScope | None = None
+        self._recorder: VideoRecorder | None = None
+        self._evidence: Evidence | None = None
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def start(self, request: Request, reply: Reply) -> None:
+        try:
+            events = self.session.start(
+                SessionStarted(started_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
+            )
+        except IllegalTransition as error:
+            reply(str(error))
+            return
+        self.apply(events)
+        self._wake.set()
+        log.info("%s: started", self.label)
+        reply()
+
+    def _interrupt(self) -> None:
+        self._wake.set()
+        if self._frames_scope is not None:
+            self._frames_scope.cancel()
+
+    # -- the run task ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self._wake.wait()
+            if self.session.state is State.RUNNING:
+                await self._run_test()
+            self.end_interrupted()  # stopped before start or during the test
+        except Exception:
+            log.exception("%s: internal error; the test ends with status -5", self.label)
+            if not self.ended:
+                self.apply(
+                    self.session.fail(
+                        SourceFailed(
+                            frame=self.session.progress.frames,
+                            status=int(EndStatus.INTERNAL_ERROR),
+                            message="internal error in the server; see the server log",
+                        )
+                    )
+                )
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._finish()
+
+    async def _finish(self) -> None:
+        try:
+            evidence = self._evidence or await self._salvage_recording()
+        except Exception:
+            log.exception("%s: the recording could not be closed", self.label)
+            evidence = None
+        try:
+            await self.seal_and_push(
+                evidence.sha256 if evidence else None, evidence.size if evidence else None
+            )
+        except Exception:
+            log.exception("%s: could not finish the session", self.label)
+        finally:
+            self.ctx.pose.forget(self.key)
+            self.done.set()
+
+    async def _salvage_recording(self) -> Evidence | None:
+        """After an error: close what was written and hash it (fragments stay decodable)."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return None
+
+        def salvage() -> Evidence | None:
+            recorder.abort()
+            if not recorder.path.is_file():
+                return None
+            return Evidence(
+                file_sha256(recorder.path), recorder.path.stat().st_size, recorder.frames
+            )
+
+        return await anyio.to_thread.run_sync(salvage, limiter=self.ctx.work_limiter)
+
+    async def _run_test(self) -> None:
+        frames_tx, frames_rx = anyio.create_memory_object_stream[CameraFrame | SourceLost](
+            FRAME_QUEUE
+        )
+        record_tx, record_rx = anyio.create_memory_object_stream[CameraFrame](RECORD_QUEUE)
+        self.stats.started_at = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            camera_scope = anyio.CancelScope()
+            tg.start_soon(self._camera_stage, frames_tx, camera_scope)
+            tg.start_soon(self._record_stage, record_rx)
+            async with record_tx, frames_rx:
+                await self._assess_stage(frames_rx, record_tx)
+            camera_scope.cancel()
+
+    # -- stages ---------------------------------------------------------------------------
+
+    async def _assess_stage(
+        self,
+        frames: ObjectReceiveStream[CameraFrame | SourceLost],
+        record: ObjectSendStream[CameraFrame],
+    ) -> None:
+        with anyio.CancelScope() as self._frames_scope:
+            if self.stop_requested:
+                return
+            async for item in frames:
+                if isinstance(item, SourceLost):
+                    self.apply(self._source_lost(item.message))
+                    return
+                # A frame being assessed is finished even when stop arrives meanwhile, so
+                # every recorded frame is an assessed one and vice versa.
+                with anyio.CancelScope(shield=True):
+                    await self._assess(item, record)
+                if self.ended:
+                    return
+            self.apply(self._source_lost("the camera stage ended unexpectedly"))
+
+    async def _assess(self, item: CameraFrame, record: ObjectSendStream[CameraFrame]) -> None:
+        estimate = await self.ctx.pose.estimate(self.key, item.image)
+        pose = (
+            None
+            if estimate is None
+            else Pose(landmarks=estimate.landmarks, world=estimate.world, score=estimate.score)
+        )
+        events = self.session.observe(FrameObserved.of(item.index, pose))
+        await record.send(item)
+        self.stats.assessed += 1
+        self.stats.latency_s.append(time.monotonic() - item.captured_at)
+        self.apply(events)
+
+    def _source_lost(self, message: str) -> list[Event]:
+        log.warning("%s: video source lost: %s", self.label, message)
+        return self.session.fail(
+            SourceFailed(
+                frame=self.session.progress.frames,
+                status=int(EndStatus.SOURCE_LOST),
+                message=message,
+            )
+        )
+
+    async def _camera_stage(
+        self, frames: MemoryObjectSendStream[CameraFrame | SourceLost], scope: anyio.CancelScope
+    ) -> None:
+        grace = self.ctx.settings.camera_grace_s
+        camera = Camera(self.source, timeout_s=grace)
+        with scope:
+            async with frames:
+                try:
+                    lost = await self._read_frames(camera, frames, grace)
+                    await frames.send(SourceLost(lost))
+                finally:
+                    with anyio.move_on_after(1.0, shield=True):
+                        await anyio.to_thread.run_sync(camera.close, abandon_on_cancel=True)
+
+    async def _read_frames(
+        self,
+        camera: Camera,
+        frames: MemoryObjectSendStream[CameraFrame | SourceLost],
+        grace: float,
+    ) -> str:
+        """Send assessed frames until the source fails; returns why it failed."""
+        limiter = self.ctx.camera_limiter
+        display = self.source.display
+        last_frame_at = time.monotonic()
+        try:
+            with anyio.fail_after(grace + 1.0):
+                await anyio.to_thread.run_sync(camera.open, abandon_on_cancel=True, limiter=limiter)
+        except (CameraError, TimeoutError) as error:
+            return f"cannot reopen camera {display}: {error or 'timed out'}"
+        k = 0
+        origin: float | None = None  # monotonic time of the camera's timestamp 0 (files)
+        last_reopen = time.monotonic()
+        while True:
+            remaining = grace - (time.monotonic() - last_frame_at)
+            if remaining <= 0:
+                return f"camera {display} delivered no frame for {grace:g} s"
+            frame = None
+            with anyio.move_on_after(remaining):
+                frame = await anyio.to_thread.run_sync(
+                    camera.read, abandon_on_cancel=True, limiter=limiter
+                )
+            if frame is None:
+                now = time.monotonic()
+                if self.source.live and now - last_reopen >= REOPEN_S:
+                    last_reopen = now
+                    await self._reopen(camera)
+                else:
+                    await anyio.sleep(min(RETRY_S, max(0.0, remaining)))
+                continue
+            last_frame_at = time.monotonic()
+            if not self.source.live:  # play a file at its own rate, as a camera would
+                if origin is None:
+                    origin = last_frame_at - frame.timestamp
+                delay = origin + frame.timestamp - time.monotonic()
+                if delay > 0:
+                    await anyio.sleep(delay)
+            captured_at = time.monotonic()
+            while k / self.fps <= frame.timestamp + 1e-9:
+                await frames.send(CameraFrame(k, frame.image, captured_at))
+                self.stats.backlog = frames.statistics().current_buffer_used
+                k += 1
+
+    async def _reopen(self, camera: Camera) -> None:
+        try:
+            await anyio.to_thread.run_sync(
+                camera.reopen, abandon_on_cancel=True, limiter=self.ctx.camera_limiter
+            )
+            log.info("%s: camera %s reopened", self.label, self.source.display)
+        except CameraError as error:
+            log.debug("%s: reopening the camera failed: %s", self.label, error)
+
+    async def _record_stage(self, frames: ObjectReceiveStream[CameraFrame]) -> None:
+        limiter = self.ctx.work_limiter
+        async with frames:
+            async for item in frames:
+                recorder = self._recorder
+                if recorder is None:
+                    height, width = item.image.shape[:2]
+                    recorder = VideoRecorder(self.video, self.fps, width, height)
+                    await anyio.to_thread.run_sync(recorder.open, limiter=limiter)
+                    self._recorder = recorder
+                await anyio.to_thread.run_sync(
+                    recorder.write, item.index, item.image, limiter=limiter
+                )
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            self._evidence = await anyio.to_thread.run_sync(recorder.close, limiter=limiter)

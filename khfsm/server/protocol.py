@@ -1,0 +1,274 @@
+"""The tablet protocol (DESIGN.md §1), wire-compatible with the original tablets.
+
+Frames are text, one JSON object each, optionally preceded by a decimal code
+(``2001 {"Task":...}``). When a request carries a code, its acknowledgement carries the same
+code with the same separator, and pushes for that lane carry the task's push code.
+
+Acknowledgements: keys sorted, no spaces, as the original server wrote them::
+
+    2001 {"CaptureID":2,"Task":"pushup","error":"","op":"prepare","result":"ok"}
+
+Pushes: the original's key order and spacing, plus ``CaptureID``, ``Task`` and ``session``::
+
+    2222 {"status": [0], "total": 1, "count": 1, "time": [3.0, 4.5], "msg": "", ...}
+
+Every problem with a request becomes an error acknowledgement whose ``error`` says what to
+fix; nothing here raises to the caller except `RequestError`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from khfsm.registry import FACE_TASK
+
+# The task number repeated four times (the original's numbering, not the 3XY exercise digit).
+PUSH_CODES: dict[str, int] = {
+    FACE_TASK: 1111,
+    "pushup": 2222,
+    "situp": 3333,
+    "pullup": 4444,
+    "squat": 5555,
+    "armhang": 6666,
+}
+
+MAX_DURATION_S = 4 * 3600.0
+MAX_FPS = 60.0
+_CODED = re.compile(r"\s*(\d{1,9})(\s*)(?=\{)(.*)\Z", re.S)
+
+
+class Operation(StrEnum):
+    PREPARE = "prepare"
+    START = "start"
+    STOP = "stop"
+    STATUS = "status"
+
+
+class RequestError(Exception):
+    """A request that cannot be carried out; `str(error)` is the `error` of the ack."""
+
+
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """How the client framed a request: its leading code (if any) and separator."""
+
+    code: int | None = None
+    separator: str = " "
+
+    def wrap(self, body: str, code: int | None = None) -> str:
+        """`body` prefixed with `code` (default: the request's own) if the client used codes."""
+        if self.code is None:
+            return body
+        chosen = self.code if code is None else code
+        return f"{chosen}{self.separator}{body}"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A text frame split into its framing and JSON object (still unvalidated)."""
+
+    framing: Framing
+    data: Mapping[str, Any]
+
+    def echo(self) -> tuple[Any, Any, Any]:
+        """(CaptureID, Task, Op) as sent, for an error ack; None where absent."""
+        return self.data.get("CaptureID"), self.data.get("Task"), self.data.get("Op")
+
+
+def split_frame(text: str) -> Incoming:
+    """Parse one text frame; raises RequestError (with what framing we could see)."""
+    framing = Framing()
+    body = text
+    match = _CODED.match(text)
+    if match:
+        framing = Framing(int(match.group(1)), match.group(2) or " ")
+        body = match.group(3)
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise FrameError(
+            framing,
+            f"the frame is not JSON ({error.msg if hasattr(error, 'msg') else error}); send "
+            f'one JSON object such as {{"Task":"pushup","Op":"status","CaptureID":2}}',
+        ) from None
+    if not isinstance(data, dict):
+        raise FrameError(framing, f"expected a JSON object, got {type(data).__name__}")
+    return Incoming(framing, data)
+
+
+class FrameError(RequestError):
+    def __init__(self, framing: Framing, message: str) -> None:
+        super().__init__(message)
+        self.framing = framing
+
+
+# -- request models ---------------------------------------------------------------------------
+
+
+def _no_bool(value: Any) -> Any:
+    # JSON true/false would otherwise pass as 1/0.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got true/false")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_no_bool)]
+Integer = Annotated[int, BeforeValidator(_no_bool)]
+
+
+class Request(BaseModel):
+    # Extra keys are ignored: the tablets send keys that some ops do not use.
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    Task: str = Field(min_length=1)
+    Op: Operation
+    CaptureID: Integer = Field(ge=0)
+
+
+class ExercisePrepare(Request):
+    CapturePath: str | Integer
+    ModelPath: str = Field(min_length=1)
+    Duration: Number = Field(gt=0, le=MAX_DURATION_S)
+    Fps: Number = Field(gt=0, le=MAX_FPS)
+    Level: Integer = Field(ge=1, le=5)
+
+
+class FacePrepare(Request):
+    CapturePath: str | Integer
+    ModelPath: str = Field(min_length=1)
+    PicturePath: str = ""
+    SourceFile: str = ""
+
+
+class FaceStart(Request):
+    Duration: Number = Field(default=10.0, gt=0, le=MAX_DURATION_S)
+
+
+_FIELD_HINTS: dict[str, str] = {
+    "Task": 'the exercise or "FaceDetection", e.g. "pushup"',
+    "Op": "one of prepare, start, stop, status",
+    "CaptureID": "the lane's number, e.g. 2",
+    "CapturePath": "the camera URL (rtsp://...), a file under the media root or a device index",
+    "ModelPath": "a file path under the media root",
+    "Duration": "the test length in seconds, e.g. 122",
+    "Fps": "the assessment frame rate, e.g. 20",
+    "Level": "the grading level 1 to 5 (normally 5)",
+}
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if loc else "request"
+    kind = error.get("type", "")
+    hint = _FIELD_HINTS.get(field, "")
+    value = error.get("input")
+    if kind == "missing":
+        return f"{field} is missing ({hint})" if hint else f"{field} is missing"
+    ctx = error.get("ctx") or {}
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}.get(kind, "<=")
+        limit = next(iter(ctx.values()), "?")
+        return f"{field} must be {bound} {limit}, got {value!r}"
+    if kind == "enum":
+        return f"{field} {value!r} is not known; use {hint}"
+    if kind == "string_too_short":
+        return f"{field} is empty ({hint})" if hint else f"{field} is empty"
+    shown = f", got {value!r}" if not isinstance(value, dict | list) else ""
+    expected = f" ({hint})" if hint else ""
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{field}: {message}{shown}{expected}"
+
+
+def validate(model: type[Request], data: Mapping[str, Any]) -> Request:
+    """`data` as `model`, or RequestError listing every problem in words."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as error:
+        problems = _unique(_describe(e) for e in error.errors(include_url=False))
+        raise RequestError("; ".join(problems)) from None
+
+
+def _unique(items: Any) -> list[str]:
+    # `str | int` fields report one failure per union member; keep the first of each field.
+    seen: set[str] = set()
+    out: list[str] = []
+    for item in items:
+        key = item.split(" ", 1)[0].rstrip(":")
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def parse_request(incoming: Incoming) -> Request:
+    """The envelope (Task, Op, CaptureID) and, for prepare/start, the op's own fields."""
+    envelope = validate(Request, incoming.data)
+    if envelope.Op is Operation.PREPARE:
+        model: type[Request] = FacePrepare if envelope.Task == FACE_TASK else ExercisePrepare
+        return validate(model, incoming.data)
+    if envelope.Op is Operation.START and envelope.Task == FACE_TASK:
+        return validate(FaceStart, incoming.data)
+    return envelope
+
+
+# -- outgoing ---------------------------------------------------------------------------------
+
+
+def ack(op: Any, task: Any, capture_id: Any, error: str = "", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "CaptureID": capture_id,
+        "Task": task,
+        "error": error,
+        "op": op,
+        "result": "error" if error else "ok",
+    }
+    body.update(extra)
+    return body
+
+
+def encode_ack(body: Mapping[str, Any], framing: Framing) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return framing.wrap(text)
+
+
+def push(
+    status: Sequence[int],
+    total: int,
+    count: int,
+    time: tuple[float, float],
+    msg: str,
+    *,
+    capture_id: int,
+    task: str,
+    session: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A progress or terminal push, in the original key order with the lane added."""
+    body: dict[str, Any] = {
+        "status": [int(code) for code in status],
+        "total": int(total),
+        "count": int(count),
+        "time": [round(float(time[0]), 1), round(float(time[1]), 1)],
+        "msg": msg,
+        "CaptureID": capture_id,
+        "Task": task,
+        "session": session,
+    }
+    body.update(extra)
+    return body
+
+
+def encode_push(body: Mapping[str, Any], framing: Framing | None) -> str:
+    """The push as text: with the task's push code when the client uses codes."""
+    text = json.dumps(body, ensure_ascii=False)
+    if framing is None or framing.code is None:
+        return text
+    code = PUSH_CODES.get(str(body.get("Task")))
+    return text if code is None else framing.wrap(text, code)

@@ -1,0 +1,140 @@
+"""The session's evidence video: H.264 in fragmented MP4, written as the test runs.
+
+`movflags=frag_keyframe+empty_moov+default_base_moof` writes the header first and then one
+self-contained fragment per keyframe, so a file cut short by a crash (or copied while being
+written) still decodes up to its last complete fragment, and a browser can play and seek it
+when it is served with HTTP Range support. A keyframe every second keeps fragments short.
+
+Frame `k` of the video is assessed frame `k` of the session: its presentation time is set
+explicitly to k with time base 1/Fps, so the video's timeline is the rules' timeline. Every
+method here blocks (encoding, writing, hashing): call them from a worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+FRAGMENTED_MP4 = {
+    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "flush_packets": "1",  # each fragment reaches the file when it closes, not 32 KiB later
+}
+X264_OPTIONS = {
+    "preset": "veryfast",
+    "tune": "zerolatency",  # no frame delay: what goes in is in the file one fragment later
+    "crf": "23",
+}
+
+
+class RecordingError(RuntimeError):
+    """The video cannot be written; the message names the file and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    sha256: str
+    size: int
+    frames: int
+
+
+def frame_rate(fps: float) -> Fraction:
+    # 20 -> 20/1, 12.5 -> 25/2, 29.97 -> 2997/100: exact enough for a time base of 1/Fps.
+    return Fraction(fps).limit_denominator(1001)
+
+
+class VideoRecorder:
+    """One session's video. Not thread-safe: drive it from one worker thread at a time."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+        self.path = path
+        self.rate = frame_rate(fps)
+        # yuv420p needs even dimensions: drop a last odd row/column rather than rescale.
+        self.width = max(2, width - width % 2)
+        self.height = max(2, height - height % 2)
+        self.frames = 0
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            container = av.open(
+                str(self.path),
+                mode="w",
+                format="mp4",
+                # a track timescale of the frame rate itself: stored pts are frame indices
+                options={**FRAGMENTED_MP4, "video_track_timescale": str(self.rate.numerator)},
+            )
+        except (OSError, av.FFmpegError) as error:
+            raise RecordingError(f"cannot create the video {self.path}: {error}") from error
+        stream = container.add_stream("libx264", rate=self.rate)
+        stream.width = self.width
+        stream.height = self.height
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = 1 / self.rate
+        stream.codec_context.time_base = 1 / self.rate
+        stream.codec_context.gop_size = max(1, round(self.rate))  # a keyframe every second
+        stream.codec_context.options = {**X264_OPTIONS, "threads": "1"}
+        self._container, self._stream = container, stream
+
+    def write(self, index: int, image_bgr: np.ndarray) -> None:
+        """Append assessed frame `index` (they arrive in order, from 0)."""
+        container, stream = self._require()
+        if index != self.frames:
+            raise RecordingError(f"frame {index} out of order (expected {self.frames})")
+        height, width = image_bgr.shape[:2]
+        if (width, height) != (self.width, self.height):
+            if width >= self.width and height >= self.height:
+                image_bgr = image_bgr[: self.height, : self.width]
+            else:  # the camera changed resolution mid-test: keep the video's size
+                image_bgr = cv2.resize(image_bgr, (self.width, self.height))
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image_bgr), format="bgr24")
+        frame.pts = index
+        frame.time_base = 1 / self.rate
+        try:
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        except (OSError, av.FFmpegError) as error:
+            raise RecordingError(f"cannot write frame {index} to {self.path}: {error}") from error
+        self.frames += 1
+
+    def close(self) -> Evidence:
+        """Flush, close and hash the file."""
+        container, stream = self._require()
+        self._container = self._stream = None
+        try:
+            for packet in stream.encode(None):
+                container.mux(packet)
+        finally:
+            container.close()
+        return Evidence(
+            sha256=file_sha256(self.path), size=self.path.stat().st_size, frames=self.frames
+        )
+
+    def abort(self) -> None:
+        """Close without raising (after an error): whatever fragments were written stay."""
+        container, self._container, self._stream = self._container, None, None
+        if container is not None:
+            # Best effort: the error that led here is the one worth reporting.
+            with contextlib.suppress(Exception):
+                container.close()
+
+    def _require(self) -> tuple[av.container.OutputContainer, av.video.stream.VideoStream]:
+        if self._container is None or self._stream is None:
+            raise RecordingError(f"the video {self.path} is not open")
+        return self._container, self._stream
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
