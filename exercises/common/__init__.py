@@ -1,0 +1,22 @@
+"""Helpers shared by the exercise rule modules: geometry, the repetition cycle, timers.
+
+Everything here is pure and allocation-light: the rules run on every frame of every lane and
+on every replay, so plain float math on Python lists is preferred over many small numpy calls.
+"""
+
+from exercises.common.cycle import Cycle, CycleThresholds, Median3, Transition
+from exercises.common.geometry import Body, read_body, rnd
+from exercises.common.levels import per_level
+from exercises.common.timers import Streak
+
+__all__ = [
+    "Body",
+    "Cycle",
+    "CycleThresholds",
+    "Median3",
+    "Streak",
+    "Transition",
+    "per_level",
+    "read_body",
+    "rnd",
+]

@@ -1,0 +1,43 @@
+"""Small pieces every rule module uses: presence, standing, the unallowed-motion verdict."""
+
+from __future__ import annotations
+
+import math
+
+from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, rnd
+from khfsm.domain.exercise import MotionForbidden
+from khfsm.domain.pose import Landmark as L
+
+UPRIGHT_MAX_DEG = 30.0  # torso within this of vertical: upright
+STRAIGHT_LEG_DEG = 150.0  # knee and hip angles above this: legs and hips extended
+LYING_MIN_DEG = 60.0  # torso at least this far from vertical: lying / horizontal
+
+_TRUNK = (L.LEFT_SHOULDER, L.RIGHT_SHOULDER, L.LEFT_HIP, L.RIGHT_HIP)
+
+
+def present(body: Body | None) -> bool:
+    """Somebody is in view: shoulders and hips seen (a face or a hand alone is not a person)."""
+    return body is not None and body.seen(*_TRUNK, min_vis=0.3)
+
+
+def is_standing(body: Body) -> bool | None:
+    """Upright with hips and knees extended; None when the legs are not seen (cannot tell)."""
+    knee = body.side_angle(KNEE_L, KNEE_R, min_vis=0.5, floor=0.5)
+    hip = body.side_angle(HIP_L, HIP_R, min_vis=0.5, floor=0.5)
+    if knee is None or hip is None:
+        return None
+    return (
+        body.torso_from_vertical() <= UPRIGHT_MAX_DEG
+        and knee >= STRAIGHT_LEG_DEG
+        and hip >= STRAIGHT_LEG_DEG
+    )
+
+
+def forbidden(frame: int, code: str, message: str, **measurements: float) -> MotionForbidden:
+    """An unallowed-motion verdict with its (finite, rounded) measurements."""
+    return MotionForbidden(
+        frame=frame,
+        code=code,
+        message=message,
+        measurements={k: rnd(v) for k, v in measurements.items() if math.isfinite(v)},
+    )
