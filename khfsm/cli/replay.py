@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import click
@@ -92,13 +91,6 @@ def run_replay(events: Sequence[Event], *, rescore: bool) -> ReplayReport:
     prepared = events[0]
     assert isinstance(prepared, SessionPrepared)
     exercise = exercise_for(prepared)
-    if rescore and exercise is not None and exercise.rules_version != prepared.rules_version:
-        # The domain's replay then compares the recorded SessionPrepared with one naming the
-        # installed rules, so event 0 would always "diverge": re-score a copy that names
-        # them already, and report the versions as recorded.
-        relabelled = [replace(prepared, rules_version=exercise.rules_version), *events[1:]]
-        report = replay(relabelled, exercise, rescore=True)
-        return replace(report, recorded_rules_version=prepared.rules_version)
     try:
         return replay(events, exercise, rescore=rescore)
     except ReplayError as error:

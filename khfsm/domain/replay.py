@@ -130,10 +130,13 @@ def replay(
             f"installed rules are {installed}: replay cannot be exact; "
             "use re-scoring to judge it under the installed rules"
         )
-    produced = rederive(events, exercise)
+    # Re-scoring judges the recorded inputs under the installed rules: the stream compared
+    # is the recorded one with the installed rules version, so only verdicts can differ.
+    source = list(events)
     if rescore:
-        produced[0] = _with_rules_version(prepared, installed)
-    divergence = first_divergence(events, produced)
+        source[0] = _with_rules_version(prepared, installed)
+    produced = rederive(source, exercise)
+    divergence = first_divergence(source, produced)
     return ReplayReport(
         identical=divergence is None,
         divergence=divergence,

@@ -60,4 +60,5 @@ def test_changed_rules_version_is_reported_not_ignored() -> None:
         replay(events, EXERCISE)
     rescored = replay(events, EXERCISE, rescore=True)
     assert rescored.rescored and rescored.version_mismatch
+    assert rescored.identical  # the same rules under another name judge the same
     assert rescored.replayed.count == 3
