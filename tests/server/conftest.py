@@ -1,0 +1,235 @@
+"""A real khfsm server (uvicorn in a background thread) and a WebSocket tablet client.
+
+The server runs on a free port with a temporary SQLite store and media root; the shared
+clips are symlinked into the media root (never copied into the repository). One server
+serves the whole module set: loading the models once keeps the suite short.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import uvicorn
+import websockets
+
+from khfsm.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED = REPO_ROOT.parent / "shared"
+CLIP = "pushup_01_div_perfect_pushup_2.mp4"  # 4 slow push-ups, first one done at ~6.8 s
+CAMERA_GRACE_S = 1.0
+_CODED = re.compile(r"(\d+)(\s+)(\{.*)\Z", re.S)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    port: int
+    media: Path
+    database_url: str
+    app: Any
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def health(self, **params: Any) -> dict[str, Any]:
+        response = httpx.get(f"{self.http_url}/healthz", params=params, timeout=10)
+        data: dict[str, Any] = response.json()
+        return data
+
+    def recorder(self) -> Any:
+        return self.app.state.server.recorder
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, videos: Path) -> Iterator[RunningServer]:
+    from khfsm.server.app import create_app
+
+    root = tmp_path_factory.mktemp("khfsm-server")
+    media = root / "media"
+    media.mkdir()
+    (media / "clip.mp4").symlink_to(videos / CLIP)
+    settings = Settings(
+        data_dir=root,
+        media_root=media,
+        camera_grace_s=CAMERA_GRACE_S,
+        host="127.0.0.1",
+        port=free_port(),
+        max_wait_ms=5.0,
+    )
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=settings.port,
+        ws_ping_interval=settings.ws_ping_interval,
+        log_config=None,
+        lifespan="on",
+    )
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, name="khfsm-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the test server did not start within 60 s")
+        time.sleep(0.05)
+    yield RunningServer(settings.port, media, settings.resolved_database_url, app)
+    uv.should_exit = True
+    thread.join(timeout=30)
+
+
+@dataclass
+class Message:
+    raw: str
+    code: int | None
+    body: dict[str, Any]
+    at: float
+
+    @property
+    def is_ack(self) -> bool:
+        return "op" in self.body and "result" in self.body
+
+    @property
+    def terminal(self) -> bool:
+        status = self.body.get("status")
+        return not self.is_ack and isinstance(status, list) and any(c < 0 for c in status)
+
+
+def parse(raw: str) -> Message:
+    match = _CODED.match(raw)
+    if match:
+        return Message(raw, int(match.group(1)), json.loads(match.group(3)), time.monotonic())
+    return Message(raw, None, json.loads(raw), time.monotonic())
+
+
+class Tablet:
+    """A WebSocket client speaking the tablet protocol."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    async def send(self, body: dict[str, Any] | str, code: int | None = None) -> float:
+        text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+        if code is not None:
+            text = f"{code} {text}"
+        await self.ws.send(text)
+        return time.monotonic()
+
+    async def recv(self, timeout: float = 10.0) -> Message:
+        with anyio.fail_after(timeout):
+            return parse(str(await self.ws.recv()))
+
+    async def ack(self, timeout: float = 15.0) -> Message:
+        message = await self.recv(timeout)
+        assert message.is_ack, f"expected an ack, got {message.raw}"
+        return message
+
+    async def request(
+        self, body: dict[str, Any] | str, code: int | None = None, timeout: float = 15.0
+    ) -> Message:
+        await self.send(body, code)
+        return await self.ack(timeout)
+
+    async def until_terminal(self, timeout: float = 30.0) -> tuple[list[Message], Message]:
+        """Pushes up to and including the terminal one."""
+        seen: list[Message] = []
+        with anyio.fail_after(timeout):
+            while True:
+                message = await self.recv(timeout)
+                if message.terminal:
+                    return seen, message
+                seen.append(message)
+
+    async def silent(self, seconds: float) -> None:
+        """Nothing arrives for `seconds`."""
+        with anyio.move_on_after(seconds):
+            raw = await self.ws.recv()
+            pytest.fail(f"unexpected message: {raw}")
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class connect:  # noqa: N801 - used like websockets.connect
+    def __init__(self, server: RunningServer, path: str = "/") -> None:
+        self.url = server.ws_url + path
+
+    async def __aenter__(self) -> Tablet:
+        self._cm = websockets.connect(self.url, max_size=None)
+        return Tablet(await self._cm.__aenter__())
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._cm.__aexit__(*exc)
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+def video_name(tag: str) -> str:
+    """A fresh ModelPath (relative to the media root) for one test's session."""
+    return f"video/{tag}_{next(_counter)}_{time.monotonic_ns()}.mp4"
+
+
+def prepare_body(capture_id: int, video: str, duration: float, fps: float = 10, **over: Any
+                 ) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "Task": "pushup",
+        "Op": "prepare",
+        "CaptureID": capture_id,
+        "CapturePath": "clip.mp4",
+        "ModelPath": video,
+        "Duration": duration,
+        "Fps": fps,
+        "Level": 5,
+    }
+    body.update(over)
+    return body
+
+
+def op(op_name: str, capture_id: int, task: str = "pushup") -> dict[str, Any]:
+    return {"Task": task, "Op": op_name, "CaptureID": capture_id}
+
+
+def decode_video(path: Path) -> list[int]:
+    """Presentation times (frame indices) of every frame that decodes; a file cut mid-write
+    decodes up to its last complete fragment."""
+    import av
+
+    pts: list[int] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    pts.append(int(frame.pts))
+        except av.error.InvalidDataError:
+            pass
+    return pts
