@@ -45,8 +45,10 @@ class PoseService:
     CapacityLimiter), returns each result to the right lane, in order per lane. Never blocks
     the event loop.
 
-    `workers` batches may be in flight at once (each in its own thread); on a small CPU with one
-    intra-op thread per session, workers = number of cores is a good start.
+    `workers` batches may be in flight at once (each in its own thread). On CPU, batching buys
+    little (benchmarks/bench_pose.py: batch 1 is as fast per frame as batch 4 or 8 on a 2-core
+    VM); what helps there is workers = number of cores with one intra-op thread per session.
+    Larger batches pay off on a GPU.
     """
 
     def __init__(

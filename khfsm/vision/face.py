@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -187,6 +188,21 @@ class FaceAnalyzer:
             raise FaceError("enrolled face vector is empty or not finite")
         similarity = float(np.dot(self.embed(image_bgr), reference / norm))
         return FaceMatch(similarity, similarity >= self.threshold, self.threshold)
+
+    def verify_frames(self, frames_bgr: Iterable[np.ndarray], enrolled: np.ndarray) -> FaceMatch:
+        """Best match over frames of a stream. Frames without exactly one face are skipped
+        (someone walking past must not fail the check); FaceNotFound if none was usable."""
+        best: FaceMatch | None = None
+        for frame in frames_bgr:
+            try:
+                match = self.verify(frame, enrolled)
+            except (FaceNotFound, TooManyFaces):
+                continue
+            if best is None or match.similarity > best.similarity:
+                best = match
+        if best is None:
+            raise FaceNotFound("no frame showed exactly one face")
+        return best
 
     def _mesh_face(
         self, image_bgr: np.ndarray, detection: Detection, width: int, height: int

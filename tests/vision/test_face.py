@@ -93,3 +93,16 @@ def test_crop_is_the_face_region(parity_image: Reader) -> None:
 def test_bad_enrolled_vector_is_rejected(parity_image: Reader) -> None:
     with pytest.raises(FaceError, match="192"):
         load_face_analyzer().verify(parity_image("astronaut.png"), np.ones(128, np.float32))
+
+
+def test_verify_frames_uses_best_single_face_frame(parity_image: Reader) -> None:
+    analyzer = load_face_analyzer()
+    enrolled = analyzer.embed(parity_image("grace_hopper.jpg"))
+    frames = [
+        parity_image("coffee.png"),
+        parity_image("sample4.jpg"),
+        parity_image("grace_hopper.jpg"),
+    ]
+    assert analyzer.verify_frames(frames, enrolled).accepted
+    with pytest.raises(FaceNotFound):
+        analyzer.verify_frames(frames[:2], enrolled)
