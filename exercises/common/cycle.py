@@ -14,6 +14,9 @@ degrees of that angle, turn the noisy signal into attempts:
              goes on; after a longer gap the attempt is abandoned unjudged and counting
              resumes only once the rest position is seen again: a repetition that was not
              seen cannot be judged
+    settle_s   before the first count (and after an abandoned attempt) the rest position
+             must hold this long: the first frames of a person found, or of a new shot
+             after a cut, are often wild
 
 Because leaving rest, reaching the goal and coming back use different thresholds, jitter
 around any one of them can never count twice. Until the signal first reaches rest, nothing is
@@ -34,6 +37,7 @@ class CycleThresholds:
     goal: float
     rebound: float
     max_gap_s: float = 1.0
+    settle_s: float = 0.15
 
     def __post_init__(self) -> None:
         if not self.rest > self.attempt > self.goal:
@@ -61,7 +65,7 @@ class Transition(IntEnum):
 @dataclass(frozen=True, slots=True)
 class Cycle:
     phase: Phase = Phase.UNKNOWN
-    last_rest: int = -1  # last frame seen at rest
+    last_rest: int = -1  # last frame seen at rest (UNKNOWN: first frame of the settling run)
     start: int = -1  # first frame of the current movement (its last frame at rest, or the turn)
     from_rest: bool = True  # the movement began at rest (not at a rebound turn)
     attempted: bool = False
@@ -87,11 +91,16 @@ class Cycle:
             lost = self.phase is Phase.MOVING
             state, transition = _UNKNOWN.step(th, frame, value, fps)
             return state, Transition.ABANDONED if lost else transition
-        if self.phase is not Phase.MOVING:
+        if self.phase is Phase.UNKNOWN:
+            if value < th.rest:
+                return Cycle(seen=frame), Transition.NONE
+            since = self.last_rest if self.last_rest >= 0 else frame
+            if frame - since + 1 >= th.settle_s * fps:
+                return Cycle(phase=Phase.REST, last_rest=frame, seen=frame), Transition.NONE
+            return Cycle(last_rest=since, seen=frame), Transition.NONE
+        if self.phase is Phase.REST:
             if value >= th.rest:
                 return Cycle(phase=Phase.REST, last_rest=frame, seen=frame), Transition.NONE
-            if self.phase is Phase.UNKNOWN:
-                return Cycle(seen=frame), Transition.NONE
             return _begin(self.last_rest, True, th, frame, value), Transition.STARTED
         if value >= th.rest:
             ended = Transition.ENDED_AT_REST if self.attempted else Transition.CANCELLED

@@ -12,12 +12,16 @@ UPRIGHT_MAX_DEG = 30.0  # torso within this of vertical: upright
 STRAIGHT_LEG_DEG = 150.0  # knee and hip angles above this: legs and hips extended
 LYING_MIN_DEG = 60.0  # torso at least this far from vertical: lying / horizontal
 
-_TRUNK = (L.LEFT_SHOULDER, L.RIGHT_SHOULDER, L.LEFT_HIP, L.RIGHT_HIP)
-
 
 def present(body: Body | None) -> bool:
-    """Somebody is in view: shoulders and hips seen (a face or a hand alone is not a person)."""
-    return body is not None and body.seen(*_TRUNK, min_vis=0.3)
+    """Somebody is in view: both shoulders, or a shoulder and a hip, seen (a face or a hand
+    alone is not a person; hips may be below the picture, as under a pull-up bar)."""
+    if body is None:
+        return False
+    vis = body.vis
+    shoulders = (vis[L.LEFT_SHOULDER] >= 0.3) + (vis[L.RIGHT_SHOULDER] >= 0.3)
+    hips = (vis[L.LEFT_HIP] >= 0.3) + (vis[L.RIGHT_HIP] >= 0.3)
+    return shoulders == 2 or (shoulders == 1 and hips >= 1)
 
 
 def is_standing(body: Body) -> bool | None:
