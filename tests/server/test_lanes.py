@@ -1,0 +1,158 @@
+"""Lanes end to end: several at once, stop, time up, reconnect, recording and replay."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from khfsm.domain.events import FrameObserved, SessionEnded
+from khfsm.domain.replay import replay
+from khfsm.registry import get_exercise
+from tests.server.conftest import (
+    RunningServer,
+    connect,
+    decode_video,
+    op,
+    prepare_body,
+    video_name,
+)
+
+LAG_P99_LIMIT_MS = 100.0
+
+
+async def stored(server: RunningServer, session_id: str) -> list:  # type: ignore[type-arg]
+    return await anyio.to_thread.run_sync(server.recorder().events, session_id)
+
+
+@pytest.mark.anyio
+async def test_two_lanes_on_one_connection_and_loop_lag(server: RunningServer) -> None:
+    """Two lanes at 10 fps for 4 s on one connection; the event loop stays responsive."""
+    duration, fps = 4.0, 10
+    videos = {2: video_name("two_a"), 3: video_name("two_b")}
+    async with connect(server) as tablet:
+        for capture_id, video in videos.items():
+            ack = await tablet.request(prepare_body(capture_id, video, duration, fps))
+            assert ack.body["result"] == "ok", ack.raw
+        for capture_id in videos:
+            assert (await tablet.request(op("start", capture_id))).body["result"] == "ok"
+        terminals = {}
+        with anyio.fail_after(30):
+            while len(terminals) < 2:
+                message = await tablet.recv()
+                if message.terminal:
+                    terminals[message.body["CaptureID"]] = message.body
+        lag = server.health(lag_window=duration)["event_loop_lag_ms"]
+    print(f"event-loop lag while two lanes ran inference: {lag}")
+    assert lag["samples"] > 100
+    assert lag["p99"] < LAG_P99_LIMIT_MS, lag
+    assert set(terminals) == {2, 3}
+    for capture_id, body in terminals.items():
+        assert body["status"] == [-2] and body["msg"] == "time is up"
+        assert body["frames"] == round(duration * fps)
+        assert body["Task"] == "pushup"
+        assert decode_video(server.media / videos[capture_id]) == list(range(body["frames"]))
+    assert terminals[2]["session"] != terminals[3]["session"]
+
+
+@pytest.mark.anyio
+async def test_stop_mid_test_within_200_ms(server: RunningServer) -> None:
+    video = video_name("stop")
+    async with connect(server) as tablet:
+        await tablet.request(prepare_body(4, video, 60, 20))
+        await tablet.request(op("start", 4))
+        await anyio.sleep(2.0)
+        sent = await tablet.send(op("stop", 4))
+        pushes, terminal = await tablet.until_terminal(timeout=5)
+        latency = terminal.at - sent
+        ack = await tablet.ack()
+        assert ack.body["result"] == "ok" and ack.body["op"] == "stop"
+        again = await tablet.request(op("stop", 4))  # idempotent: ok, no second push
+        assert again.body["result"] == "ok"
+        await tablet.silent(0.3)
+    print(f"stop -> terminal push: {1000 * latency:.0f} ms")
+    assert terminal.body["status"] == [-1]
+    assert latency < 0.2, f"stop took {1000 * latency:.0f} ms"
+    frames = terminal.body["frames"]
+    assert 20 <= frames <= 60  # about 2 s at 20 fps
+    events = await stored(server, terminal.body["session"])
+    assert [e.frame for e in events if isinstance(e, FrameObserved)] == list(range(frames))
+    assert decode_video(server.media / video) == list(range(frames))
+    assert replay(events, get_exercise("pushup")).identical
+
+
+@pytest.mark.anyio
+async def test_time_up_after_round_duration_times_fps(server: RunningServer) -> None:
+    duration, fps = 2.45, 12  # round(29.4) = 29 frames
+    video = video_name("timeup")
+    async with connect(server) as tablet:
+        await tablet.request(prepare_body(5, video, duration, fps))
+        await tablet.request(op("start", 5))
+        _, terminal = await tablet.until_terminal(timeout=15)
+    assert terminal.body["status"] == [-2]
+    assert terminal.body["frames"] == round(duration * fps) == 29
+    events = await stored(server, terminal.body["session"])
+    ended = events[-1]
+    assert isinstance(ended, SessionEnded) and ended.status == -2 and ended.frames == 29
+    assert decode_video(server.media / video) == list(range(29))
+
+
+@pytest.mark.anyio
+async def test_reconnecting_tablet_gets_status_and_later_pushes(server: RunningServer) -> None:
+    video = video_name("reconnect")
+    async with connect(server) as first:
+        await first.request(prepare_body(6, video, 3.0, 10))
+        await first.request(op("start", 6))
+    # The first tablet is gone; the lane keeps running. A new tablet asks for status.
+    await anyio.sleep(0.5)
+    async with connect(server, "/another/path") as second:
+        ack = await second.request(op("status", 6), code=2005)
+        assert ack.raw.startswith("2005 ") and ack.body["result"] == "ok"
+        status = await second.recv()
+        assert status.code == 2222
+        assert status.body["state"] == "running" and status.body["status"] == []
+        assert status.body["frames"] > 0
+        _, terminal = await second.until_terminal(timeout=15)
+        assert terminal.body["status"] == [-2] and terminal.body["frames"] == 30
+        # status after the end re-sends the terminal push, once per request
+        await second.request(op("status", 6))
+        again = await second.recv()
+        assert again.body == terminal.body
+        await second.silent(0.2)
+
+
+@pytest.mark.anyio
+async def test_recording_copied_mid_write_decodes(server: RunningServer, tmp_path: Path) -> None:
+    video = video_name("midwrite")
+    async with connect(server) as tablet:
+        await tablet.request(prepare_body(7, video, 4.0, 10))
+        await tablet.request(op("start", 7))
+        await anyio.sleep(2.6)  # two 1 s fragments are closed by now
+        copy = tmp_path / "copy.mp4"
+        await anyio.to_thread.run_sync(shutil.copyfile, server.media / video, copy)
+        _, terminal = await tablet.until_terminal(timeout=15)
+    partial = decode_video(copy)
+    assert len(partial) >= 10 and partial == list(range(len(partial)))
+    assert decode_video(server.media / video) == list(range(terminal.body["frames"]))
+
+
+@pytest.mark.anyio
+async def test_prepare_while_running_is_refused_with_the_machine_message(
+    server: RunningServer,
+) -> None:
+    async with connect(server) as tablet:
+        await tablet.request(prepare_body(8, video_name("busy"), 30, 10))
+        await tablet.request(op("start", 8))
+        ack = await tablet.request(prepare_body(8, video_name("busy2"), 30, 10))
+        assert ack.body["result"] == "error"
+        assert ack.body["error"] == "pushup capture 8 is running; stop it before preparing again"
+        again = await tablet.request(op("start", 8))
+        assert again.body["error"] == "pushup capture 8 is already running"
+        started = time.monotonic()
+        await tablet.send(op("stop", 8))
+        _, terminal = await tablet.until_terminal(timeout=5)
+        assert terminal.body["status"] == [-1] and time.monotonic() - started < 1.0
+        await tablet.ack()
