@@ -59,6 +59,10 @@ RECORD_QUEUE = 20  # assessment -> encoder
 RETRY_S = 0.05  # pause between reads of a source that has no frame right now
 REOPEN_S = 1.0  # a live source that stopped delivering is reopened this often
 LATENCY_SAMPLES = 4000
+# A camera's first frame after (re)opening may take a while: the RTSP handshake, and the
+# decoder waits for the next keyframe (IP cameras send one every 1-4 s). The grace period
+# counts from the start only once this allowance has been added.
+FIRST_FRAME_ALLOWANCE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +162,10 @@ async def prepare_exercise(ctx: LaneContext, request: ExercisePrepare) -> Exerci
 async def probe_camera(ctx: LaneContext, source: CameraSource) -> CameraInfo:
     """Open the camera once to check it and learn its frame size, then release it."""
 
+    allowance = ctx.settings.camera_grace_s + FIRST_FRAME_ALLOWANCE_S
+
     def probe() -> CameraInfo:
-        camera = Camera(source, timeout_s=ctx.settings.camera_grace_s)
+        camera = Camera(source, timeout_s=allowance)
         try:
             info = camera.open()
             if camera.read() is None:
@@ -169,7 +175,7 @@ async def probe_camera(ctx: LaneContext, source: CameraSource) -> CameraInfo:
             camera.close()
 
     try:
-        with anyio.fail_after(ctx.settings.camera_grace_s + 5.0):
+        with anyio.fail_after(allowance + 1.0):
             return await anyio.to_thread.run_sync(
                 probe, abandon_on_cancel=True, limiter=ctx.camera_limiter
             )
@@ -177,8 +183,8 @@ async def probe_camera(ctx: LaneContext, source: CameraSource) -> CameraInfo:
         raise RequestError(f"{error}; check CapturePath and that the camera is on") from None
     except TimeoutError:
         raise RequestError(
-            f"camera {source.display} did not answer within "
-            f"{ctx.settings.camera_grace_s + 5.0:g} s; check CapturePath and the network"
+            f"camera {source.display} did not answer within {allowance + 1.0:g} s; "
+            "check CapturePath and the network"
         ) from None
 
 
@@ -360,9 +366,10 @@ class ExerciseLane(Lane):
         """Send assessed frames until the source fails; returns why it failed."""
         limiter = self.ctx.camera_limiter
         display = self.source.display
-        last_frame_at = time.monotonic()
+        # Measured from "now + allowance": the first frame may come late without being lost.
+        last_frame_at = time.monotonic() + FIRST_FRAME_ALLOWANCE_S
         try:
-            with anyio.fail_after(grace + 1.0):
+            with anyio.fail_after(grace + FIRST_FRAME_ALLOWANCE_S):
                 await anyio.to_thread.run_sync(camera.open, abandon_on_cancel=True, limiter=limiter)
         except (CameraError, TimeoutError) as error:
             return f"cannot reopen camera {display}: {error or 'timed out'}"
@@ -372,6 +379,9 @@ class ExerciseLane(Lane):
         while True:
             remaining = grace - (time.monotonic() - last_frame_at)
             if remaining <= 0:
+                if k == 0:
+                    waited = grace + FIRST_FRAME_ALLOWANCE_S
+                    return f"camera {display} delivered no frame within {waited:g} s of start"
                 return f"camera {display} delivered no frame for {grace:g} s"
             frame = None
             with anyio.move_on_after(remaining):

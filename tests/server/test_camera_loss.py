@@ -1,0 +1,148 @@
+"""A camera that stops delivering frames ends the test with −4 after the grace period:
+a file that ends early, and a real RTSP camera (GStreamer's RTSP server) that is cut off."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import av
+import pytest
+
+from khfsm.domain.events import FrameObserved, SourceFailed
+from tests.server.conftest import (
+    CAMERA_GRACE_S,
+    SHARED,
+    RunningServer,
+    connect,
+    decode_video,
+    free_port,
+    op,
+    prepare_body,
+    video_name,
+)
+
+RTSP_SERVE = SHARED / "tools" / "rtsp_serve.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def cut_clip(source: Path, target: Path, seconds: float) -> int:
+    """The first `seconds` of `source` as a new file; returns its frame count."""
+    with av.open(str(source)) as src, av.open(str(target), "w") as dst:
+        stream_in = src.streams.video[0]
+        rate = stream_in.average_rate
+        out = dst.add_stream("libx264", rate=rate)
+        out.width, out.height, out.pix_fmt = stream_in.width, stream_in.height, "yuv420p"
+        count = 0
+        for frame in src.decode(stream_in):
+            if count >= round(seconds * float(rate)):
+                break
+            image = frame.to_ndarray(format="bgr24")
+            new = av.VideoFrame.from_ndarray(image, format="bgr24")
+            new.pts = count
+            new.time_base = 1 / rate
+            for packet in out.encode(new):
+                dst.mux(packet)
+            count += 1
+        for packet in out.encode(None):
+            dst.mux(packet)
+    return count
+
+
+@pytest.mark.anyio
+async def test_file_that_ends_early_is_source_lost(server: RunningServer, videos: Path) -> None:
+    clip = server.media / "short.mp4"
+    if not clip.exists():
+        await anyio.to_thread.run_sync(cut_clip, server.media / "clip.mp4", clip, 1.5)
+    fps = 10
+    async with connect(server) as tablet:
+        ack = await tablet.request(prepare_body(20, video_name("short"), 30, fps,
+                                                CapturePath="short.mp4"))  # fmt: skip
+        assert ack.body["result"] == "ok", ack.raw
+        started = await tablet.send(op("start", 20))
+        await tablet.ack()
+        _, terminal = await tablet.until_terminal(timeout=15)
+    elapsed = terminal.at - started
+    assert terminal.body["status"] == [-4]
+    assert terminal.body["msg"].startswith("video source lost: camera ")
+    assert f"delivered no frame for {CAMERA_GRACE_S:g} s" in terminal.body["msg"]
+    assert terminal.body["frames"] == 15  # 1.5 s of the clip at 10 fps
+    assert 1.5 + CAMERA_GRACE_S - 0.2 <= elapsed <= 1.5 + CAMERA_GRACE_S + 2.0
+    events = await anyio.to_thread.run_sync(server.recorder().events, terminal.body["session"])
+    failed = [e for e in events if isinstance(e, SourceFailed)]
+    assert len(failed) == 1 and failed[0].status == -4 and failed[0].frame == 15
+    assert sum(isinstance(e, FrameObserved) for e in events) == 15
+
+
+@pytest.fixture
+def rtsp_camera(server: RunningServer) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    if not RTSP_SERVE.is_file():
+        pytest.skip(f"{RTSP_SERVE} not found (../shared/tools/rtsp_serve.py)")
+    if not Path(SYSTEM_PYTHON).is_file() or shutil.which("gst-inspect-1.0") is None and (
+        subprocess.run(
+            [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0')"],
+            capture_output=True,
+        ).returncode
+        != 0
+    ):
+        pytest.skip(
+            "GStreamer's RTSP server is not installed: apt-get install python3-gi "
+            "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad "
+            "gstreamer1.0-plugins-ugly gstreamer1.0-libav"
+        )
+    port = free_port()
+    process = subprocess.Popen(
+        [SYSTEM_PYTHON, str(RTSP_SERVE), str(server.media / "clip.mp4"), "--port", str(port),
+         "--loop"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("ready "):
+        process.kill()
+        pytest.skip(f"rtsp_serve.py did not start: {line.strip()}")
+    # the password is what the test checks is never stored or pushed
+    url = line.split()[1].replace("rtsp://", "rtsp://admin:secret123@")
+    try:
+        yield url, process
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.mark.anyio
+async def test_rtsp_camera_cut_off_is_source_lost(
+    server: RunningServer, rtsp_camera: tuple[str, subprocess.Popen[str]]
+) -> None:
+    url, process = rtsp_camera
+    async with connect(server) as tablet:
+        ack = await tablet.request(
+            prepare_body(21, video_name("rtsp"), 60, 10, CapturePath=url), timeout=30
+        )
+        assert ack.body["result"] == "ok", ack.raw
+        await tablet.request(op("start", 21))
+        await anyio.sleep(3.0)
+        status = await tablet.request(op("status", 21))
+        assert status.body["result"] == "ok"
+        progress = await tablet.recv()
+        assert progress.body["state"] == "running" and progress.body["frames"] > 5
+        process.kill()
+        killed = time.monotonic()
+        _, terminal = await tablet.until_terminal(timeout=30)
+    assert terminal.body["status"] == [-4]
+    assert "secret123" not in terminal.raw and "admin:***@" in terminal.body["msg"]
+    assert terminal.at - killed < CAMERA_GRACE_S + 6.0
+    session = terminal.body["session"]
+    events = await anyio.to_thread.run_sync(server.recorder().events, session)
+    assert "secret123" not in events[0].source  # type: ignore[attr-defined]
+    assert events[0].source.startswith("rtsp://admin:***@")  # type: ignore[attr-defined]
+    frames = terminal.body["frames"]
+    assert frames > 5
+    video = Path(events[0].video_path)  # type: ignore[attr-defined]
+    assert decode_video(video) == list(range(frames))
