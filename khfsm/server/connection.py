@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from khfsm.registry import get_exercise
 from khfsm.server import protocol
 from khfsm.server.lanes import LaneRegistry, Subscriber
 from khfsm.server.outbox import Outbox
@@ -100,7 +101,7 @@ class TabletConnection:
             return
         capture_id, task, op = incoming.echo()
         try:
-            request = protocol.parse_request(incoming)
+            request = protocol.parse_request(incoming, check_task=get_exercise)
         except RequestError as error:
             self._reply_error(incoming.framing, capture_id, task, op, str(error))
             return

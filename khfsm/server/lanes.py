@@ -32,7 +32,7 @@ from khfsm.domain.errors import DomainError
 from khfsm.domain.events import Event, RepCounted, SessionEnded, SourceFailed, StopRequested
 from khfsm.domain.machine import State, Trigger, refusal
 from khfsm.domain.session import Session
-from khfsm.registry import FACE_TASK, get_exercise
+from khfsm.registry import FACE_TASK
 from khfsm.server import protocol
 from khfsm.server.context import LaneContext
 from khfsm.server.outbox import Outbox
@@ -296,12 +296,6 @@ class LaneRegistry:
     async def handle(self, request: Request, subscriber: Subscriber, reply: Reply) -> None:
         """Carry out `request`; `reply` is called exactly once with the ack's error or ok."""
         key = (request.Task, request.CaptureID)
-        if request.Task != FACE_TASK:
-            try:
-                get_exercise(request.Task)
-            except DomainError as error:
-                reply(str(error))
-                return
         lock = self._locks.setdefault(key, anyio.Lock())
         async with lock:
             try:

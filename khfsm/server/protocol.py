@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -41,7 +41,8 @@ PUSH_CODES: dict[str, int] = {
 
 MAX_DURATION_S = 4 * 3600.0
 MAX_FPS = 60.0
-_CODED = re.compile(r"\s*(\d{1,9})(\s*)(?=\{)(.*)\Z", re.S)
+# A leading code: digits, optional blanks, then the rest of the frame (not more digits).
+_CODED = re.compile(r"\s*(\d{1,9})(?!\d)(\s*)(?=\S)(.*)\Z", re.S)
 
 
 class Operation(StrEnum):
@@ -207,9 +208,18 @@ def _unique(items: Any) -> list[str]:
     return out
 
 
-def parse_request(incoming: Incoming) -> Request:
-    """The envelope (Task, Op, CaptureID) and, for prepare/start, the op's own fields."""
+def parse_request(incoming: Incoming, check_task: Callable[[str], None] | None = None) -> Request:
+    """The envelope (Task, Op, CaptureID) and, for prepare/start, the op's own fields.
+
+    `check_task` raises (with the list of known tasks) when the Task is not served here; it
+    runs before the op's fields are checked, so an unknown Task is the one error reported.
+    """
     envelope = validate(Request, incoming.data)
+    if check_task is not None and envelope.Task != FACE_TASK:
+        try:
+            check_task(envelope.Task)
+        except Exception as error:
+            raise RequestError(str(error)) from None
     if envelope.Op is Operation.PREPARE:
         model: type[Request] = FacePrepare if envelope.Task == FACE_TASK else ExercisePrepare
         return validate(model, incoming.data)

@@ -198,8 +198,9 @@ def video_name(tag: str) -> str:
     return f"video/{tag}_{next(_counter)}_{time.monotonic_ns()}.mp4"
 
 
-def prepare_body(capture_id: int, video: str, duration: float, fps: float = 10, **over: Any
-                 ) -> dict[str, Any]:
+def prepare_body(
+    capture_id: int, video: str, duration: float, fps: float = 10, **over: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "Task": "pushup",
         "Op": "prepare",

@@ -82,12 +82,16 @@ async def test_file_that_ends_early_is_source_lost(server: RunningServer, videos
 def rtsp_camera(server: RunningServer) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     if not RTSP_SERVE.is_file():
         pytest.skip(f"{RTSP_SERVE} not found (../shared/tools/rtsp_serve.py)")
-    if not Path(SYSTEM_PYTHON).is_file() or shutil.which("gst-inspect-1.0") is None and (
-        subprocess.run(
-            [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0')"],
-            capture_output=True,
-        ).returncode
-        != 0
+    if (
+        not Path(SYSTEM_PYTHON).is_file()
+        or shutil.which("gst-inspect-1.0") is None
+        and (
+            subprocess.run(
+                [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0')"],
+                capture_output=True,
+            ).returncode
+            != 0
+        )
     ):
         pytest.skip(
             "GStreamer's RTSP server is not installed: apt-get install python3-gi "
