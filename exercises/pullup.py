@@ -118,10 +118,11 @@ def hands_position(body: Body) -> bool | None:
     or in between. At the top of a pull-up the hands are about level with the shoulders, so
     "off the bar" needs them well below the shoulders, halfway to the hips."""
     wrists = [w for w in (L.LEFT_WRIST, L.RIGHT_WRIST) if body.vis[w] >= 0.5]
-    if not wrists or not body.seen(L.LEFT_SHOULDER, L.RIGHT_SHOULDER, min_vis=0.5):
+    shoulders = [s for s in (L.LEFT_SHOULDER, L.RIGHT_SHOULDER) if body.vis[s] >= 0.5]
+    if not wrists or not shoulders:
         return None
     wrist_y = sum(body.y[w] for w in wrists) / len(wrists)
-    shoulder_y = 0.5 * (body.y[L.LEFT_SHOULDER] + body.y[L.RIGHT_SHOULDER])
+    shoulder_y = sum(body.y[s] for s in shoulders) / len(shoulders)
     if wrist_y < body.y[L.NOSE]:
         return True
     if wrist_y > shoulder_y + HANDS_DOWN_TORSO * body.torso_length():

@@ -6,9 +6,9 @@ with the body kept straight throughout. It is judged when it is back at the lock
 the examinee turns back down without locking out, at that turn (fault 312).
 
 Signal: the elbow angle (shoulder-elbow-wrist) of the side the camera sees, median of 3
-frames. It is read only while the body is in the push-up position (torso closer to horizontal
-than to vertical), so a person standing, kneeling up or a cut to another shot is never
-counted.
+frames. It is read only while the body is in the push-up position (shoulders-ankles axis
+closer to horizontal than to vertical), so a person standing, kneeling up or a cut to another
+shot is never counted.
 
 Body line: the hip's signed deviation from the shoulder-ankle line, in degrees at the hip;
 positive is a sag (the hip toward the floor, i.e. toward the hands' side of the line),
@@ -95,7 +95,7 @@ def thresholds(level: int) -> Thresholds:
     )
 
 
-IN_POSITION_MIN_DEG = 50.0  # torso at least this far from vertical: the push-up position
+IN_POSITION_MIN_DEG = 50.0  # body axis at least this far from vertical: push-up position
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +183,7 @@ class Pushup:
         if body is None or not seen:
             return replace(state, absent=absent), ()
 
-        torso = body.torso_from_vertical()
+        torso = body.body_from_vertical()
         in_position = torso >= IN_POSITION_MIN_DEG
         standing = state.standing.update(
             frame, is_standing(body) if state.was_in_position else False

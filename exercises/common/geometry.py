@@ -98,12 +98,36 @@ class Body:
     def torso_from_vertical(self) -> float:
         """Angle of the hips->shoulders axis from the image's "up", in degrees (0 = upright,
         90 = lying). Uses the image vertical: lane cameras are mounted upright."""
-        sx, sy = self.mid(L.LEFT_SHOULDER, L.RIGHT_SHOULDER)
-        hx, hy = self.mid(L.LEFT_HIP, L.RIGHT_HIP)
-        dx, dy = sx - hx, hy - sy  # up is -y in the image
+        return self.axis_from_vertical(
+            (L.LEFT_SHOULDER, L.RIGHT_SHOULDER), (L.LEFT_HIP, L.RIGHT_HIP)
+        )
+
+    def body_from_vertical(self) -> float:
+        """Like `torso_from_vertical` but from the ankles when they are seen: the whole body's
+        axis, which a sagging or piked torso does not tilt much."""
+        if self.seen(L.LEFT_ANKLE, min_vis=0.5) or self.seen(L.RIGHT_ANKLE, min_vis=0.5):
+            return self.axis_from_vertical(
+                (L.LEFT_SHOULDER, L.RIGHT_SHOULDER), (L.LEFT_ANKLE, L.RIGHT_ANKLE)
+            )
+        return self.torso_from_vertical()
+
+    def axis_from_vertical(self, upper: tuple[int, int], lower: tuple[int, int]) -> float:
+        ux, uy = self._seen_mid(upper)
+        lx, ly = self._seen_mid(lower)
+        dx, dy = ux - lx, ly - uy  # up is -y in the image
         if abs(dx) < 1e-6 and abs(dy) < 1e-6:
             return 0.0
         return math.degrees(math.atan2(abs(dx), dy))
+
+    def _seen_mid(self, pair: tuple[int, int]) -> tuple[float, float]:
+        """Midpoint of a left/right pair, or the one seen point when only one is seen."""
+        a, b = pair
+        va, vb = self.vis[a], self.vis[b]
+        if va >= 0.5 and vb < 0.5:
+            return self.x[a], self.y[a]
+        if vb >= 0.5 and va < 0.5:
+            return self.x[b], self.y[b]
+        return self.mid(a, b)
 
 
 def read_body(pose: Pose | None, width: int = 0, height: int = 0) -> Body | None:
