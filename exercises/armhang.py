@@ -24,8 +24,8 @@ Unallowed motion (the test stops, status -3):
 - `left_lane`: nobody in view for `absent_s` seconds;
 - `feet_on_ground`: during the hold, the ankles come down to where they stood on the floor
   before the hang (within `floor_margin` torso lengths) for `floor_s` seconds: the feet took
-  the weight. Only judged when the examinee was seen standing before the hold (that is where
-  the floor is); a lane camera that never sees the feet cannot apply this rule.
+  the weight. Only judged when the examinee was seen standing with the hands down before the
+  hold (that is where the floor is); a lane camera that never sees the feet cannot apply it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from exercises.common.geometry import ELBOW_L, ELBOW_R, Body, read_body, rnd
 from exercises.common.levels import per_level
 from exercises.common.rules import forbidden, is_standing, present
 from exercises.common.timers import Streak
-from exercises.pullup import chin_over_hands
+from exercises.pullup import chin_over_hands, hands_position
 from khfsm.domain.codes import EXERCISE_DIGITS, VALID, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
@@ -160,9 +160,11 @@ class Armhang:
         )
 
         if state.phase == Phase.WAITING:
-            if body is not None and seen and is_standing(body):
+            # Where the floor is: the ankles of the examinee standing with the hands down
+            # (with the hands up on the bar, a straight body may already be hanging).
+            if body is not None and seen and hands_position(body) is False and is_standing(body):
                 ankle = _ankle_y(body)
-                if ankle is not None:
+                if ankle is not None and ankle > state.floor_y:
                     state = replace(state, floor_y=ankle, floor_torso=body.torso_length())
             if not valid:
                 return state, ()

@@ -76,7 +76,7 @@ def thresholds(level: int) -> Thresholds:
             rebound=35.0,
         ),
         max_hand_head=per_level(level, (1.0, 0.9, 0.8, 0.75, 0.7)),
-        hands_off_s=per_level(level, (1.0, 0.9, 0.8, 0.7, 0.5)),
+        hands_off_s=per_level(level, (0.6, 0.5, 0.4, 0.35, 0.3)),
         max_knee_deg=per_level(level, (150.0, 145.0, 140.0, 135.0, 130.0)),
         absent_s=per_level(level, (6.0, 5.0, 4.0, 3.5, 3.0)),
         stand_s=per_level(level, (3.0, 2.5, 2.0, 2.0, 1.5)),

@@ -15,7 +15,7 @@ deepest point of the repetition (fault 343 beyond the limit).
 
 Unallowed motion (the test stops, status -3):
 - `left_lane`: nobody in view for `absent_s` seconds;
-- `fell`: lying or sitting on the floor (torso near horizontal) for `down_s` seconds;
+- `fell`: lying on the floor (shoulders-ankles axis near horizontal) for `down_s` seconds;
 - `rested_down`: staying at the bottom for `bottom_rest_s` seconds.
 """
 
@@ -175,7 +175,8 @@ class Squat:
         if body is None or pose is None or not seen:
             return replace(state, absent=absent), ()
 
-        torso = body.torso_from_vertical()
+        # The shoulders-ankles axis: a deep squat leans the torso, not the whole body.
+        torso = body.body_from_vertical()
         down = state.down.update(frame, torso >= LYING_MIN_DEG)
         if down.reached(frame, fps, th.down_s):
             return replace(state, absent=absent, down=down), [

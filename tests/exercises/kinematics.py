@@ -203,7 +203,9 @@ def standing_figure(arms_up: bool = False) -> Figure:
 
 
 def squat_figure(knee: float, lean: float = 20.0) -> Figure:
-    """Squat facing left; `lean` is the torso's angle from vertical (forward)."""
+    """Squat facing left; `lean` is the torso's angle from vertical (forward) at the bottom
+    (knee 70 deg), less when standing."""
+    lean = 5.0 + (lean - 5.0) * max(0.0, min(1.0, (175.0 - knee) / 105.0))
     ankle = (640.0, FLOOR_Y)
     shin_from_vertical = (180.0 - knee) * 0.45
     knee_pt = _add(ankle, SHIN, -90.0 - shin_from_vertical)  # knee forward (to the left)
