@@ -208,7 +208,7 @@ def _unique(items: Any) -> list[str]:
     return out
 
 
-def parse_request(incoming: Incoming, check_task: Callable[[str], None] | None = None) -> Request:
+def parse_request(incoming: Incoming, check_task: Callable[[str], object] | None = None) -> Request:
     """The envelope (Task, Op, CaptureID) and, for prepare/start, the op's own fields.
 
     `check_task` raises (with the list of known tasks) when the Task is not served here; it

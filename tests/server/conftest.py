@@ -143,27 +143,27 @@ class Tablet:
         await self.ws.send(text)
         return time.monotonic()
 
-    async def recv(self, timeout: float = 10.0) -> Message:
-        with anyio.fail_after(timeout):
+    async def recv(self, within: float = 10.0) -> Message:
+        with anyio.fail_after(within):
             return parse(str(await self.ws.recv()))
 
-    async def ack(self, timeout: float = 15.0) -> Message:
-        message = await self.recv(timeout)
+    async def ack(self, within: float = 15.0) -> Message:
+        message = await self.recv(within)
         assert message.is_ack, f"expected an ack, got {message.raw}"
         return message
 
     async def request(
-        self, body: dict[str, Any] | str, code: int | None = None, timeout: float = 15.0
+        self, body: dict[str, Any] | str, code: int | None = None, within: float = 15.0
     ) -> Message:
         await self.send(body, code)
-        return await self.ack(timeout)
+        return await self.ack(within)
 
-    async def until_terminal(self, timeout: float = 30.0) -> tuple[list[Message], Message]:
+    async def until_terminal(self, within: float = 30.0) -> tuple[list[Message], Message]:
         """Pushes up to and including the terminal one."""
         seen: list[Message] = []
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within):
             while True:
-                message = await self.recv(timeout)
+                message = await self.recv(within)
                 if message.terminal:
                     return seen, message
                 seen.append(message)
@@ -178,7 +178,7 @@ class Tablet:
         await self.ws.close()
 
 
-class connect:  # noqa: N801 - used like websockets.connect
+class connect:  # lower case: used like websockets.connect
     def __init__(self, server: RunningServer, path: str = "/") -> None:
         self.url = server.ws_url + path
 
@@ -186,7 +186,7 @@ class connect:  # noqa: N801 - used like websockets.connect
         self._cm = websockets.connect(self.url, max_size=None)
         return Tablet(await self._cm.__aenter__())
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc: Any) -> None:
         await self._cm.__aexit__(*exc)
 
 
@@ -199,7 +199,7 @@ def video_name(tag: str) -> str:
 
 
 def prepare_body(
-    capture_id: int, video: str, duration: float, fps: float = 10, **over: Any
+    capture_id: int, video: str, duration: Any, fps: Any = 10, **over: Any
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "Task": "pushup",
@@ -230,6 +230,7 @@ def decode_video(path: Path) -> list[int]:
         try:
             for packet in container.demux(stream):
                 for frame in packet.decode():
+                    assert frame.pts is not None
                     pts.append(int(frame.pts))
         except av.error.InvalidDataError:
             pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -24,7 +25,7 @@ from tests.server.conftest import (
 LAG_P99_LIMIT_MS = 100.0
 
 
-async def stored(server: RunningServer, session_id: str) -> list:  # type: ignore[type-arg]
+async def stored(server: RunningServer, session_id: str) -> list[Any]:
     return await anyio.to_thread.run_sync(server.recorder().events, session_id)
 
 
@@ -39,7 +40,7 @@ async def test_two_lanes_on_one_connection_and_loop_lag(server: RunningServer) -
             assert ack.body["result"] == "ok", ack.raw
         for capture_id in videos:
             assert (await tablet.request(op("start", capture_id))).body["result"] == "ok"
-        terminals = {}
+        terminals: dict[int, dict[str, Any]] = {}
         with anyio.fail_after(30):
             while len(terminals) < 2:
                 message = await tablet.recv()
@@ -66,7 +67,7 @@ async def test_stop_mid_test_within_200_ms(server: RunningServer) -> None:
         await tablet.request(op("start", 4))
         await anyio.sleep(2.0)
         sent = await tablet.send(op("stop", 4))
-        pushes, terminal = await tablet.until_terminal(timeout=5)
+        _, terminal = await tablet.until_terminal(within=5)
         latency = terminal.at - sent
         ack = await tablet.ack()
         assert ack.body["result"] == "ok" and ack.body["op"] == "stop"
@@ -91,7 +92,7 @@ async def test_time_up_after_round_duration_times_fps(server: RunningServer) -> 
     async with connect(server) as tablet:
         await tablet.request(prepare_body(5, video, duration, fps))
         await tablet.request(op("start", 5))
-        _, terminal = await tablet.until_terminal(timeout=15)
+        _, terminal = await tablet.until_terminal(within=15)
     assert terminal.body["status"] == [-2]
     assert terminal.body["frames"] == round(duration * fps) == 29
     events = await stored(server, terminal.body["session"])
@@ -115,7 +116,7 @@ async def test_reconnecting_tablet_gets_status_and_later_pushes(server: RunningS
         assert status.code == 2222
         assert status.body["state"] == "running" and status.body["status"] == []
         assert status.body["frames"] > 0
-        _, terminal = await second.until_terminal(timeout=15)
+        _, terminal = await second.until_terminal(within=15)
         assert terminal.body["status"] == [-2] and terminal.body["frames"] == 30
         # status after the end re-sends the terminal push, once per request
         await second.request(op("status", 6))
@@ -133,7 +134,7 @@ async def test_recording_copied_mid_write_decodes(server: RunningServer, tmp_pat
         await anyio.sleep(2.6)  # two 1 s fragments are closed by now
         copy = tmp_path / "copy.mp4"
         await anyio.to_thread.run_sync(shutil.copyfile, server.media / video, copy)
-        _, terminal = await tablet.until_terminal(timeout=15)
+        _, terminal = await tablet.until_terminal(within=15)
     partial = decode_video(copy)
     assert len(partial) >= 10 and partial == list(range(len(partial)))
     assert decode_video(server.media / video) == list(range(terminal.body["frames"]))
@@ -153,6 +154,6 @@ async def test_prepare_while_running_is_refused_with_the_machine_message(
         assert again.body["error"] == "pushup capture 8 is already running"
         started = time.monotonic()
         await tablet.send(op("stop", 8))
-        _, terminal = await tablet.until_terminal(timeout=5)
+        _, terminal = await tablet.until_terminal(within=5)
         assert terminal.body["status"] == [-1] and time.monotonic() - started < 1.0
         await tablet.ack()

@@ -54,7 +54,7 @@ async def test_malformed_requests_get_error_acks_and_other_lanes_continue(
         ack = await tablet.request(missing)
         assert ack.body["error"].startswith("ModelPath is missing")
         # the connection is still open and the bystander lane ends normally
-        _, terminal = await tablet.until_terminal(timeout=15)
+        _, terminal = await tablet.until_terminal(within=15)
         assert terminal.body["CaptureID"] == 30 and terminal.body["status"] == [-2]
         assert terminal.body["frames"] == 30
 

@@ -37,6 +37,7 @@ def face_material(media: Path) -> tuple[str, str]:
     from khfsm.vision.face import load_face_analyzer
 
     image = cv2.imread(str(photo_src))
+    assert image is not None
     photo = media / "tmp" / "tmp5447557840596578523.jpg"
     photo.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(photo), image)
@@ -63,7 +64,7 @@ async def test_seed_trace_face_then_pushup(server: RunningServer) -> None:
 
         start = {"Task": "FaceDetection", "Op": "start", "CaptureID": 10, "Duration": 120,
                  **face_fields}  # fmt: skip
-        ack = await tablet.request(start, code=1002, timeout=60)
+        ack = await tablet.request(start, code=1002, within=60)
         filename = ack.body["filename"]
         assert ack.raw == exact_ack(1002, 10, "FaceDetection", "start", filename=filename)
         assert (server.media / filename).is_file()
@@ -96,7 +97,7 @@ async def test_seed_trace_face_then_pushup(server: RunningServer) -> None:
         ack = await tablet.request({"Task": "pushup", "Op": "start", "CaptureID": 2}, code=2002)
         assert ack.raw == exact_ack(2002, 2, "pushup", "start")
 
-        rep = await tablet.recv(timeout=20)  # the clip's first push-up ends at about 7 s
+        rep = await tablet.recv(within=20)  # the clip's first push-up ends at about 7 s
         assert rep.code == 2222
         assert rep.raw.startswith('2222 {"status": [0], "total": 1, "count": 1, "time": [')
         assert list(rep.body) == PUSH_KEYS
@@ -127,7 +128,7 @@ async def test_seed_trace_face_then_pushup(server: RunningServer) -> None:
     assert [type(e) for e in face_events] == [
         SessionPrepared, SessionStarted, FaceChecked, SessionEnded,
     ]  # fmt: skip
-    assert face_events[0].task == "FaceDetection"  # type: ignore[attr-defined]
+    assert face_events[0].task == "FaceDetection"
     checked = face_events[2]
     assert isinstance(checked, FaceChecked) and checked.accepted and checked.filename == filename
     assert replay(face_events, None).identical
@@ -141,7 +142,8 @@ async def test_seed_trace_face_then_pushup(server: RunningServer) -> None:
     frames = [e.frame for e in events if isinstance(e, FrameObserved)]
     assert frames == list(range(ended.frames))
     assert decode_video(Path(video)) == list(range(ended.frames))
-    assert ended.video_bytes == Path(video).stat().st_size
-    assert ended.video_sha256 == hashlib.sha256(Path(video).read_bytes()).hexdigest()
+    data = await anyio.Path(video).read_bytes()
+    assert ended.video_bytes == len(data)
+    assert ended.video_sha256 == hashlib.sha256(data).hexdigest()
     report = replay(events, get_exercise("pushup"))
     assert report.identical, report.divergence and report.divergence.describe()
