@@ -1,0 +1,220 @@
+"""How many 20 fps lanes does this machine sustain? Frame-to-push latency, loop lag, video size.
+
+Starts `khfsm serve` in a subprocess (temporary SQLite store and media root, the shared clips
+symlinked in), then ramps 1, 2, 3 … simultaneous lanes, each reading its own clip as a
+camera (played at the clip's own rate, like a camera) for --seconds at 20 fps, each driven
+by its own WebSocket tablet. A lane *falls behind* when it needs noticeably longer than its
+Duration to assess its round(Duration × Fps) frames (its assessed rate drops below 20 fps)
+or when its camera backlog stays full. The ramp stops at the first step where a lane falls
+behind.
+
+Figures printed per step and in the summary:
+  * assessed fps per lane, and whether each lane kept up;
+  * frame-to-push latency: from the moment a camera frame is available to the server to the
+    moment its verdict (and push, if any) is handed to the tablet's connection, median and
+    p99 over every frame of every lane (the server's own per-lane samples, /healthz);
+  * event-loop lag p99 during the step (the server's ticker, /healthz);
+  * the recording's size per minute of video.
+
+usage: python benchmarks/bench_server.py [--seconds 20] [--max-lanes 6] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+REPO = Path(__file__).resolve().parents[1]
+VIDEOS = Path(os.environ.get("KHFSM_TEST_VIDEOS", REPO.parent / "shared" / "data" / "videos"))
+# Clips at least 20 s long; a lane cycles through them.
+CLIPS = [
+    "pushup_01_div_perfect_pushup_2.mp4",
+    "pushup_06_tayyab_pushup.mp4",
+    "squat_01_rjsong_squat2_front.mp4",
+    "situp_01_joelo_situp.mp4",
+]
+FPS = 20
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KHFSM_DATA_DIR": str(root),
+        "KHFSM_MEDIA_ROOT": str(root / "media"),
+        "KHFSM_INFERENCE_WORKERS": str(workers),
+    }
+    command = [sys.executable, "-c", "from khfsm.cli.main import cli; cli()", "serve",
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING"]  # fmt: skip
+    log = (root / "server.log").open("wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"the server did not start; see {root / 'server.log'}")
+
+
+async def run_lane(url: str, capture_id: int, clip: str, video: str, seconds: float) -> dict:
+    async with websockets.connect(url) as ws:
+        prepare = {"Task": "pushup", "Op": "prepare", "CaptureID": capture_id,
+                   "CapturePath": clip, "ModelPath": video, "Duration": seconds,
+                   "Fps": FPS, "Level": 5}  # fmt: skip
+        await ws.send(json.dumps(prepare))
+        ack = json.loads(await ws.recv())
+        if ack["result"] != "ok":
+            raise SystemExit(f"prepare refused: {ack['error']}")
+        await ws.send(json.dumps({"Task": "pushup", "Op": "start", "CaptureID": capture_id}))
+        started = time.monotonic()
+        while True:
+            body = json.loads(await ws.recv())
+            if "result" in body:
+                continue
+            if any(code < 0 for code in body["status"]):
+                return {"elapsed": time.monotonic() - started, "terminal": body}
+
+
+async def poll_health(url: str, stop: asyncio.Event, samples: list[dict]) -> None:
+    async with httpx.AsyncClient() as client:
+        while not stop.is_set():
+            with contextlib.suppress(httpx.HTTPError):  # a missed sample is not a result
+                samples.append((await client.get(url, timeout=5)).json())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.999) - 1))]
+
+
+async def step(port: int, lanes: int, seconds: float, media: Path) -> dict[str, Any]:
+    ws_url = f"ws://127.0.0.1:{port}/bench"
+    health_url = f"http://127.0.0.1:{port}/healthz"
+    stop = asyncio.Event()
+    samples: list[dict] = []
+    poller = asyncio.create_task(poll_health(health_url, stop, samples))
+    videos = [f"bench/{lanes}_{i}_{time.time_ns()}.mp4" for i in range(lanes)]
+    results = await asyncio.gather(
+        *(
+            run_lane(ws_url, 100 * lanes + i, CLIPS[i % len(CLIPS)], videos[i], seconds)
+            for i in range(lanes)
+        )
+    )
+    async with httpx.AsyncClient() as client:
+        final = (await client.get(health_url, params={"lag_window": seconds})).json()
+    stop.set()
+    await poller
+    ours = {100 * lanes + i for i in range(lanes)}
+    infos = [info for info in final["lane_list"] if info["capture_id"] in ours]
+    backlog_full = {
+        info["capture_id"]
+        for sample in samples
+        for info in sample.get("lane_list", [])
+        if info["capture_id"] in ours and info["state"] == "running" and info["backlog"] >= 7
+    }
+    frames = round(seconds * FPS)
+    per_lane = []
+    for i, result in enumerate(results):
+        elapsed = result["elapsed"]
+        assessed = result["terminal"]["frames"]
+        rate = assessed / elapsed
+        # the camera is opened after start: allow that and the first frame's pacing
+        kept_up = assessed == frames and elapsed <= seconds * 1.05 + 1.0
+        size = (media / videos[i]).stat().st_size
+        per_lane.append({"fps": rate, "elapsed": elapsed, "kept_up": kept_up,
+                         "mb_per_min": size / 1e6 / (assessed / FPS / 60)})  # fmt: skip
+    p50 = [info["latency_ms_p50"] for info in infos]
+    p99 = [info["latency_ms_p99"] for info in infos]
+    return {
+        "lanes": lanes,
+        "per_lane": per_lane,
+        "kept_up": all(lane["kept_up"] for lane in per_lane) and not backlog_full,
+        "backlog_full": sorted(backlog_full),
+        "latency_ms_p50": max(p50) if p50 else 0.0,
+        "latency_ms_p99": max(p99) if p99 else 0.0,
+        "loop_lag_ms": final["event_loop_lag_ms"],
+        "provider": final["inference"]["provider"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--max-lanes", type=int, default=6)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="inference batches in flight (default: the number of cores)",
+    )
+    args = parser.parse_args()
+    if not all((VIDEOS / clip).is_file() for clip in CLIPS):
+        raise SystemExit(f"clips not found in {VIDEOS}; set KHFSM_TEST_VIDEOS")
+    root = Path(tempfile.mkdtemp(prefix="khfsm-bench-"))
+    media = root / "media"
+    media.mkdir()
+    for clip in CLIPS:
+        (media / clip).symlink_to(VIDEOS / clip)
+    port = free_port()
+    server = start_server(root, port, args.workers)
+    print(f"khfsm server benchmark: {os.cpu_count()} CPU cores, {args.workers} inference "
+          f"worker(s), {args.seconds:g} s per step at {FPS} fps")  # fmt: skip
+    sustained = 0
+    best: dict[str, Any] | None = None
+    try:
+        for lanes in range(1, args.max_lanes + 1):
+            result = asyncio.run(step(port, lanes, args.seconds, media))
+            rates = ", ".join(f"{lane['fps']:.1f}" for lane in result["per_lane"])
+            lag = result["loop_lag_ms"]
+            print(
+                f"{lanes} lane(s): {'kept up' if result['kept_up'] else 'FELL BEHIND'}; "
+                f"assessed fps per lane [{rates}]; frame-to-push latency p50 "
+                f"{result['latency_ms_p50']:.0f} ms, p99 {result['latency_ms_p99']:.0f} ms; "
+                f"loop lag p99 {lag['p99']:.1f} ms (max {lag['max']:.1f}); video "
+                f"{sum(x['mb_per_min'] for x in result['per_lane']) / lanes:.1f} MB/min/lane"
+            )
+            if not result["kept_up"]:
+                break
+            sustained, best = lanes, result
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print("\nsummary")
+    print(f"  inference provider: {best['provider'] if best else '?'}")
+    print(f"  simultaneous 20 fps lanes sustained from video files: {sustained}")
+    if best is not None:
+        print(f"  frame-to-push latency at {sustained} lane(s): median "
+              f"{best['latency_ms_p50']:.0f} ms, p99 {best['latency_ms_p99']:.0f} ms")  # fmt: skip
+        print(f"  event-loop lag p99 at {sustained} lane(s): {best['loop_lag_ms']['p99']:.1f} ms")
+        sizes = [lane["mb_per_min"] for lane in best["per_lane"]]
+        print(f"  recording size: {min(sizes):.1f}-{max(sizes):.1f} MB per minute of video "
+              f"(H.264 CRF 23 veryfast, at each clip's resolution)")  # fmt: skip
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
