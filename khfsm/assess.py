@@ -235,6 +235,35 @@ def extract_keypoints(
     )
 
 
+def keypoints_cache_key(path: str | Path, fps: float) -> str:
+    """What extracted keypoints depend on: the video's bytes, the pose models, the sampling
+    rate and this module's extraction code."""
+    models = "|".join(f"{name}={sha}" for name, sha in sorted(model_hashes().items()))
+    model_key = hashlib.sha256(models.encode()).hexdigest()[:16]
+    return f"{file_sha256(path)[:16]}-{model_key}-{fps:g}fps-v{EXTRACTION_VERSION}"
+
+
+def cached_keypoints(
+    path: str | Path,
+    fps: float,
+    cache_dir: str | Path,
+    progress: Progress | None = None,
+) -> Keypoints:
+    """`extract_keypoints`, reusing an earlier extraction of the same video with the same
+    models and rate stored under `cache_dir` (for tests and benchmarks; the live pipeline
+    and `khfsm assess` always run pose)."""
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    cached = cache / f"{Path(path).stem}-{keypoints_cache_key(path, fps)}.npz"
+    if cached.is_file():
+        return Keypoints.load(cached)
+    keypoints = extract_keypoints(path, fps, progress=progress)
+    partial = cached.with_name(cached.stem + ".partial.npz")
+    keypoints.save(partial)
+    partial.replace(cached)  # atomic: a concurrent reader never sees half a file
+    return keypoints
+
+
 def model_hashes() -> dict[str, str]:
     """Model file -> sha256 of the pose models, from the manifest (empty if unavailable)."""
     try:

@@ -9,7 +9,6 @@ stale keypoints. `pytest --cache-clear` forces a fresh extraction.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from khfsm.assess import EXTRACTION_VERSION, Keypoints, extract_keypoints, file_sha256
+from khfsm.assess import Keypoints, cached_keypoints
 from tests.conftest import videos_dir
 
 FPS = 20.0
@@ -40,35 +39,15 @@ def clip_names() -> list[str]:
     return [entry["file"] for entry in data["videos"]]
 
 
-def _models_key() -> str:
-    from khfsm.vision.manifest import load_manifest
-
-    manifest = load_manifest()
-    parts = [f"{name}={manifest[name].sha256}" for name in ("pose_detection", "pose_landmark")]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
 @pytest.fixture(scope="session")
 def clip_keypoints(request: pytest.FixtureRequest, videos: Path) -> Callable[[str], Keypoints]:
     """clip file name -> its keypoints at 20 fps (computed at most once per session)."""
     cache_dir = Path(request.config.cache.mkdir("khfsm-keypoints"))
-    models = _models_key()
     memo: dict[str, Keypoints] = {}
 
     def get(name: str) -> Keypoints:
-        if name in memo:
-            return memo[name]
-        path = videos / name
-        key = f"{file_sha256(path)[:16]}-{models}-{FPS:g}fps-v{EXTRACTION_VERSION}"
-        cached = cache_dir / f"{Path(name).stem}-{key}.npz"
-        if cached.is_file():
-            keypoints = Keypoints.load(cached)
-        else:
-            keypoints = extract_keypoints(path, FPS)
-            tmp = cached.with_name(cached.stem + ".partial.npz")
-            keypoints.save(tmp)
-            tmp.replace(cached)
-        memo[name] = keypoints
-        return keypoints
+        if name not in memo:
+            memo[name] = cached_keypoints(videos / name, FPS, cache_dir)
+        return memo[name]
 
     return get
