@@ -277,7 +277,8 @@ class FaceLane(Lane):
                             return result
                         last_problem = result
                 finally:
-                    camera.close()
+                    with anyio.move_on_after(1.0, shield=True):
+                        await anyio.to_thread.run_sync(camera.close, abandon_on_cancel=True)
         message = f"no usable face within {self.duration:g} s: {last_problem}"
         return FaceOutcome(
             NO_FACE,

@@ -9,10 +9,11 @@ in the registry until the next prepare of its key, so that `status` can re-send 
 push to a tablet that reconnects.
 
 Connections subscribe to a lane by sending any request for it; a lane pushes to every
-subscribed connection and forgets a connection when it closes. A tablet that disconnects
-does not stop its lanes. Requests for one key are handled in arrival order (a lock per key),
-requests for different keys concurrently, so a slow camera on one lane does not hold up the
-tablet's other lanes.
+subscribed connection and forgets a connection when it closes. Pushes carry the task's push
+code when the connection's latest request carried a code (and use its separator). A tablet
+that disconnects does not stop its lanes. Requests for one key are handled in arrival order
+(a lock per key), requests for different keys concurrently, so a slow camera on one lane
+does not hold up the tablet's other lanes.
 """
 
 from __future__ import annotations

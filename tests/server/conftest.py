@@ -70,8 +70,11 @@ class RunningServer:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, videos: Path) -> Iterator[RunningServer]:
+    from khfsm.registry import installed_exercises
     from khfsm.server.app import create_app
 
+    if "pushup" not in installed_exercises():
+        pytest.skip("the pushup exercise (exercises/pushup.py) is not installed")
     root = tmp_path_factory.mktemp("khfsm-server")
     media = root / "media"
     media.mkdir()
