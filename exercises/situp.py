@@ -18,7 +18,7 @@ knees were not bent.
 
 Unallowed motion (the test stops, status -3):
 - `left_lane`: nobody in view for `absent_s` seconds;
-- `stood_up`: standing upright for `stand_s` seconds;
+- `stood_up`: standing upright for `stand_s` seconds once the test is under way;
 - `rested_lying`: lying on the mat without a sit-up for `rest_s` seconds once the test is
   under way (after the first attempt).
 """
@@ -177,7 +177,8 @@ class Situp:
         if body is None or not seen:
             return replace(state, absent=absent), ()
 
-        standing = state.standing.update(frame, is_standing(body))
+        # Standing before the first sit-up is getting ready, not a violation.
+        standing = state.standing.update(frame, is_standing(body) if state.started else False)
         if standing.reached(frame, fps, th.stand_s):
             return replace(state, absent=absent, standing=standing), [
                 forbidden(

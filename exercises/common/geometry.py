@@ -135,8 +135,10 @@ def read_body(pose: Pose | None, width: int = 0, height: int = 0) -> Body | None
     if pose is None:
         return None
     rows = pose.landmarks.tolist()
-    xs = tuple(r[0] for r in rows)
-    ys = tuple(r[1] for r in rows)
+    xs = tuple(r[0] if math.isfinite(r[0]) else 0.0 for r in rows)
+    ys = tuple(r[1] if math.isfinite(r[1]) else 0.0 for r in rows)
+    # A point without finite coordinates, or (when the image size is known) outside the
+    # image, is not seen, whatever visibility the model gave it.
     if width > 0 and height > 0:
         mx, my = OFF_FRAME_MARGIN * width, OFF_FRAME_MARGIN * height
         lo_x, hi_x, lo_y, hi_y = -mx, width + mx, -my, height + my
@@ -145,5 +147,5 @@ def read_body(pose: Pose | None, width: int = 0, height: int = 0) -> Body | None
             for r in rows
         )
     else:
-        vis = tuple(r[3] if math.isfinite(r[3]) else 0.0 for r in rows)
+        vis = tuple(r[3] if math.isfinite(r[0] + r[1] + r[3]) else 0.0 for r in rows)
     return Body(x=xs, y=ys, vis=vis)

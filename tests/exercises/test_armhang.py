@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +22,8 @@ from tests.exercises.kinematics import (
 HOLD = 30.0  # elbow angle in the hold
 
 
-def hold(seconds: float, elbow: float = HOLD, **kw: object) -> Clip:
-    return render([hang_figure(elbow)] * round(seconds * 20), **kw)  # type: ignore[arg-type]
+def hold(seconds: float, elbow: float = HOLD, **kw: Any) -> Clip:
+    return render([hang_figure(elbow)] * round(seconds * 20), **kw)
 
 
 def sinking(seconds: float, mouth_below: float = 0.3) -> Clip:

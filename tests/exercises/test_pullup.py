@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -22,8 +24,8 @@ from tests.exercises.kinematics import (
 HANG, TOP = 170.0, 30.0
 
 
-def pullups(values: list[float], hip: float = 178.0, **kw: object) -> Clip:
-    return render(frames_of(values, lambda e: hang_figure(e, hip=hip)), **kw)  # type: ignore[arg-type]
+def pullups(values: list[float], hip: float = 178.0, **kw: Any) -> Clip:
+    return render(frames_of(values, lambda e: hang_figure(e, hip=hip)), **kw)
 
 
 @pytest.mark.parametrize("seed", range(3))

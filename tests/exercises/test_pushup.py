@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -28,8 +30,8 @@ from tests.exercises.kinematics import (
 TOP, BOTTOM = 170.0, 65.0
 
 
-def pushups(values: list[float], sag: float = 0.0, **kw: object) -> Clip:
-    return render(frames_of(values, lambda e: pushup_figure(e, sag=sag)), **kw)  # type: ignore[arg-type]
+def pushups(values: list[float], sag: float = 0.0, **kw: Any) -> Clip:
+    return render(frames_of(values, lambda e: pushup_figure(e, sag=sag)), **kw)
 
 
 @pytest.mark.parametrize("n", [1, 3, 7])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -22,8 +24,8 @@ from tests.exercises.kinematics import (
 DOWN, UP = 150.0, 50.0
 
 
-def situps(values: list[float], hands: bool = True, knee: float = 90.0, **kw: object) -> Clip:
-    return render(  # type: ignore[arg-type]
+def situps(values: list[float], hands: bool = True, knee: float = 90.0, **kw: Any) -> Clip:
+    return render(
         frames_of(values, lambda h: situp_figure(h, hands_on_head=hands, knee=knee)), **kw
     )
 
@@ -110,3 +112,9 @@ def test_finish_adds_nothing_for_an_unfinished_sit_up() -> None:
     values = [DOWN] * 20 + path((100.0, 0.5), start=DOWN)
     summary = run(EXERCISE, situps(values), stop=True)
     assert summary.total == 0 and summary.end_status == -1
+
+
+def test_standing_before_the_first_sit_up_is_fine() -> None:
+    clip = render([standing_figure()] * 40) + situps(reps(DOWN, UP, 2))
+    summary = run(EXERCISE, clip)
+    assert summary.violation is None and summary.count == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -22,8 +24,8 @@ from tests.exercises.kinematics import (
 UP, DOWN = 175.0, 70.0
 
 
-def squats(values: list[float], lean: float = 20.0, **kw: object) -> Clip:
-    return render(frames_of(values, lambda k: squat_figure(k, lean=lean)), **kw)  # type: ignore[arg-type]
+def squats(values: list[float], lean: float = 20.0, **kw: Any) -> Clip:
+    return render(frames_of(values, lambda k: squat_figure(k, lean=lean)), **kw)
 
 
 @pytest.mark.parametrize("seed", range(3))
