@@ -19,6 +19,17 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(message: str) -> None:
+    """A component the project's own setup installs is missing: skip locally, fail in CI."""
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def videos_dir() -> Path | None:
     configured = os.environ.get("KHFSM_TEST_VIDEOS")
     path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "data" / "videos"
@@ -45,11 +56,9 @@ def video_labels(videos: Path) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     url = os.environ.get("KHFSM_TEST_POSTGRES_URL")
-    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
     if not url:
-        if in_ci:
-            pytest.fail("KHFSM_TEST_POSTGRES_URL is not set in CI; .ci/run must set it")
-        pytest.skip("PostgreSQL tests need KHFSM_TEST_POSTGRES_URL")
+        unavailable("PostgreSQL tests need KHFSM_TEST_POSTGRES_URL (.ci/run sets it)")
+        raise AssertionError("unreachable")
     import sqlalchemy
 
     try:
@@ -58,8 +67,5 @@ def postgres_url() -> str:
             connection.execute(sqlalchemy.text("select 1"))
         engine.dispose()
     except Exception as error:  # any driver error means: no usable server
-        message = f"PostgreSQL at {url} is unreachable: {error}"
-        if in_ci:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"PostgreSQL at {url} is unreachable: {error}")
     return url

@@ -27,6 +27,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from khfsm.server.recording import VideoRecorder
+from tests.conftest import unavailable
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -88,10 +89,9 @@ def test_server_answers_range_requests(served: str) -> None:
     assert len(response.content) == 100
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh --test)"
-)
 def test_recording_plays_and_seeks_in_chromium(served: str, tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        unavailable("Debian's chromium is not installed (scripts/setup.sh --test installs it)")
     assert CHROMIUM is not None
     command = [
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

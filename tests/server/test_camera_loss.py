@@ -13,6 +13,7 @@ import av
 import pytest
 
 from khfsm.domain.events import FrameObserved, SourceFailed
+from tests.conftest import unavailable
 from tests.server.conftest import (
     CAMERA_GRACE_S,
     SHARED,
@@ -84,8 +85,9 @@ def rtsp_camera(server: RunningServer) -> Iterator[tuple[str, subprocess.Popen[s
         pytest.skip(f"{RTSP_SERVE} not found (../shared/tools/rtsp_serve.py)")
     probe = [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0')"]
     if not Path(SYSTEM_PYTHON).is_file() or subprocess.run(probe, capture_output=True).returncode:
-        pytest.skip(
-            "GStreamer's RTSP server is not installed: apt-get install python3-gi "
+        unavailable(
+            "GStreamer's RTSP server is not installed (scripts/setup.sh --test installs it): "
+            "apt-get install python3-gi "
             "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad "
             "gstreamer1.0-plugins-ugly gstreamer1.0-libav"
         )
@@ -101,7 +103,7 @@ def rtsp_camera(server: RunningServer) -> Iterator[tuple[str, subprocess.Popen[s
     line = process.stdout.readline()
     if not line.startswith("ready "):
         process.kill()
-        pytest.skip(f"rtsp_serve.py did not start: {line.strip()}")
+        unavailable(f"rtsp_serve.py did not start: {line.strip()}")
     # the password is what the test checks is never stored or pushed
     url = line.split()[1].replace("rtsp://", "rtsp://admin:secret123@")
     try:
