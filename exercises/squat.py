@@ -65,7 +65,7 @@ def thresholds(level: int) -> Thresholds:
     """Level 5 is the standard exam; each lower level is more lenient."""
     return Thresholds(
         cycle=CycleThresholds(
-            rest=per_level(level, (145.0, 148.0, 152.0, 156.0, 160.0)),
+            rest=per_level(level, (140.0, 144.0, 148.0, 152.0, 155.0)),
             attempt=per_level(level, (130.0, 130.0, 135.0, 135.0, 135.0)),
             goal=per_level(level, (115.0, 110.0, 105.0, 100.0, 95.0)),
             rebound=35.0,
