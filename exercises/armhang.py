@@ -21,7 +21,8 @@ the position and `grace_s` later the hold continues (keypoint jitter at the thre
 not end a test).
 
 Unallowed motion (the test stops, status -3):
-- `left_lane`: nobody in view for `absent_s` seconds;
+- `left_lane`: nobody in view for `absent_s` seconds after having been seen;
+  `no_person`: nobody came into view at all for the no-show time (10 s at Level 5);
 - `feet_on_ground`: during the hold, the ankles come down to where they stood on the floor
   before the hang (within `floor_margin` torso lengths) for `floor_s` seconds: the feet took
   the weight. Only judged when the examinee was seen standing with the hands down before the
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field, replace
 
 from exercises.common.geometry import ELBOW_L, ELBOW_R, Body, read_body, rnd
 from exercises.common.levels import per_level
-from exercises.common.rules import forbidden, is_standing, present
+from exercises.common.rules import Presence, forbidden, is_standing, no_show_seconds, present
 from exercises.common.timers import Streak
 from exercises.pullup import chin_over_hands, hands_position
 from khfsm.domain.codes import EXERCISE_DIGITS, VALID, fault_code
@@ -97,7 +98,7 @@ class State:
     fault: int = VALID  # why the position was lost (while within the grace time)
     floor_y: float = -1.0  # ankle height (image y) when last seen standing; -1 unknown
     floor_torso: float = 0.0  # torso length then, to scale the margin
-    absent: Streak = field(default_factory=Streak)
+    presence: Presence = field(default_factory=Presence)
     on_floor: Streak = field(default_factory=Streak)
 
 
@@ -136,17 +137,12 @@ class Armhang:
         if state.phase == Phase.DONE:
             return state, ()
         seen = present(body)
-        absent = state.absent.update(frame, not seen)
-        if absent.reached(frame, fps, th.absent_s):
-            return replace(state, absent=absent), [
-                forbidden(
-                    frame,
-                    "left_lane",
-                    f"nobody in view for {th.absent_s:g} s",
-                    absent_s=absent.seconds(frame, fps),
-                )
-            ]
-        state = replace(state, absent=absent)
+        presence, gone = state.presence.update(
+            frame, fps, seen, th.absent_s, no_show_seconds(config.level)
+        )
+        if gone is not None:
+            return replace(state, presence=presence), [gone]
+        state = replace(state, presence=presence)
 
         elbow = chin = None
         if body is not None and seen:

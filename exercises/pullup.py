@@ -16,7 +16,8 @@ legs kicked (hip angle below the limit: kipping). A repetition that never got th
 the bar is 331.
 
 Unallowed motion (the test stops, status -3):
-- `left_lane`: nobody in view for `absent_s` seconds;
+- `left_lane`: nobody in view for `absent_s` seconds after having been seen;
+  `no_person`: nobody came into view at all for the no-show time (10 s at Level 5);
 - `released_bar`: having hung from the bar, the hands are down by the body (well below the
   shoulders) for `release_s` seconds (let go / stepped down);
 - `hung_too_long`: hanging without pulling for `idle_s` seconds.
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from exercises.common.cycle import Cycle, CycleThresholds, Median3, Phase, Transition
 from exercises.common.geometry import ELBOW_L, ELBOW_R, HIP_L, HIP_R, Body, read_body, rnd
 from exercises.common.levels import per_level
-from exercises.common.rules import forbidden, present
+from exercises.common.rules import Presence, forbidden, no_show_seconds, present
 from exercises.common.timers import Streak
 from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
@@ -92,7 +93,7 @@ class State:
     elbow: Median3 = field(default_factory=Median3)
     chin: Median3 = field(default_factory=Median3)
     rep: RepStats = field(default_factory=RepStats)
-    absent: Streak = field(default_factory=Streak)
+    presence: Presence = field(default_factory=Presence)
     released: Streak = field(default_factory=Streak)
     idle: Streak = field(default_factory=Streak)
     has_hung: bool = False
@@ -154,18 +155,13 @@ class Pullup:
         body = read_body(pose, config.frame_width, config.frame_height)
 
         seen = present(body)
-        absent = state.absent.update(frame, not seen)
-        if absent.reached(frame, fps, th.absent_s):
-            return replace(state, absent=absent), [
-                forbidden(
-                    frame,
-                    "left_lane",
-                    f"nobody in view for {th.absent_s:g} s",
-                    absent_s=absent.seconds(frame, fps),
-                )
-            ]
+        presence, gone = state.presence.update(
+            frame, fps, seen, th.absent_s, no_show_seconds(config.level)
+        )
+        if gone is not None:
+            return replace(state, presence=presence), [gone]
         if body is None or not seen:
-            return replace(state, absent=absent), ()
+            return replace(state, presence=presence), ()
 
         hands = hands_position(body)
         has_hung = state.has_hung or hands is True
@@ -173,7 +169,7 @@ class Pullup:
             frame, None if hands is None or not has_hung else not hands
         )
         if released.reached(frame, fps, th.release_s):
-            return replace(state, absent=absent, released=released, has_hung=has_hung), [
+            return replace(state, presence=presence, released=released, has_hung=has_hung), [
                 forbidden(
                     frame,
                     "released_bar",
@@ -233,7 +229,7 @@ class Pullup:
             elbow=elbow_f,
             chin=chin_f,
             rep=rep,
-            absent=absent,
+            presence=presence,
             released=released,
             idle=idle,
             has_hung=has_hung,

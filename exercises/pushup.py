@@ -16,7 +16,8 @@ negative a pike. The worst value over the lower part of the repetition (elbow be
 attempt threshold) decides fault 313.
 
 Unallowed motion (the test stops, status -3):
-- `left_lane`: nobody (no shoulders and hips) in view for `absent_s` seconds;
+- `left_lane`: nobody in view for `absent_s` seconds after having been seen;
+  `no_person`: nobody came into view at all for the no-show time (10 s at Level 5);
 - `stood_up`: standing upright for `stand_s` seconds after having been in position;
 - `knees_down`: in the push-up position with the knees bent (resting on the knees);
 - `rested_down`: staying at the bottom (elbows bent past the depth threshold) for
@@ -42,7 +43,7 @@ from exercises.common.geometry import (
     rnd,
 )
 from exercises.common.levels import per_level
-from exercises.common.rules import forbidden, is_standing, present
+from exercises.common.rules import Presence, forbidden, is_standing, no_show_seconds, present
 from exercises.common.timers import Streak
 from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
@@ -112,7 +113,7 @@ class State:
     elbow: Median3 = field(default_factory=Median3)
     line: Median3 = field(default_factory=Median3)
     rep: RepStats = field(default_factory=RepStats)
-    absent: Streak = field(default_factory=Streak)
+    presence: Presence = field(default_factory=Presence)
     standing: Streak = field(default_factory=Streak)
     kneeling: Streak = field(default_factory=Streak)
     bottom: Streak = field(default_factory=Streak)
@@ -170,18 +171,13 @@ class Pushup:
         verdicts: list[Verdict] = []
 
         seen = present(body)
-        absent = state.absent.update(frame, not seen)
-        if absent.reached(frame, fps, th.absent_s):
-            return replace(state, absent=absent), [
-                forbidden(
-                    frame,
-                    "left_lane",
-                    f"nobody in view for {th.absent_s:g} s",
-                    absent_s=absent.seconds(frame, fps),
-                )
-            ]
+        presence, gone = state.presence.update(
+            frame, fps, seen, th.absent_s, no_show_seconds(config.level)
+        )
+        if gone is not None:
+            return replace(state, presence=presence), [gone]
         if body is None or not seen:
-            return replace(state, absent=absent), ()
+            return replace(state, presence=presence), ()
 
         torso = body.body_from_vertical()
         in_position = torso >= IN_POSITION_MIN_DEG
@@ -189,7 +185,7 @@ class Pushup:
             frame, is_standing(body) if state.was_in_position else False
         )
         if standing.reached(frame, fps, th.stand_s):
-            return replace(state, absent=absent, standing=standing), [
+            return replace(state, presence=presence, standing=standing), [
                 forbidden(
                     frame,
                     "stood_up",
@@ -204,7 +200,7 @@ class Pushup:
             frame, None if knee is None or not in_position else knee < th.knees_bent_deg
         )
         if kneeling.reached(frame, fps, th.knees_s):
-            return replace(state, absent=absent, standing=standing, kneeling=kneeling), [
+            return replace(state, presence=presence, standing=standing, kneeling=kneeling), [
                 forbidden(
                     frame,
                     "knees_down",
@@ -256,7 +252,7 @@ class Pushup:
             elbow=elbow_f,
             line=line_f,
             rep=rep,
-            absent=absent,
+            presence=presence,
             standing=standing,
             kneeling=kneeling,
             bottom=bottom,

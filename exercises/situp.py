@@ -17,7 +17,8 @@ excursions are the wrist keypoint jumping while it is hidden behind the head), 3
 knees were not bent.
 
 Unallowed motion (the test stops, status -3):
-- `left_lane`: nobody in view for `absent_s` seconds;
+- `left_lane`: nobody in view for `absent_s` seconds after having been seen;
+  `no_person`: nobody came into view at all for the no-show time (10 s at Level 5);
 - `stood_up`: standing upright for `stand_s` seconds once the test is under way;
 - `rested_lying`: lying on the mat without a sit-up for `rest_s` seconds once the test is
   under way (after the first attempt).
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from exercises.common.cycle import Cycle, CycleThresholds, Median3, Transition
 from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, read_body, rnd
 from exercises.common.levels import per_level
-from exercises.common.rules import forbidden, is_standing, present
+from exercises.common.rules import Presence, forbidden, is_standing, no_show_seconds, present
 from exercises.common.timers import Streak
 from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
@@ -98,7 +99,7 @@ class State:
     cycle: Cycle = field(default_factory=Cycle)
     hip: Median3 = field(default_factory=Median3)
     rep: RepStats = field(default_factory=RepStats)
-    absent: Streak = field(default_factory=Streak)
+    presence: Presence = field(default_factory=Presence)
     standing: Streak = field(default_factory=Streak)
     lying: Streak = field(default_factory=Streak)
     started: bool = False  # a first attempt has been made
@@ -164,23 +165,18 @@ class Situp:
         body = read_body(pose, config.frame_width, config.frame_height)
 
         seen = present(body)
-        absent = state.absent.update(frame, not seen)
-        if absent.reached(frame, fps, th.absent_s):
-            return replace(state, absent=absent), [
-                forbidden(
-                    frame,
-                    "left_lane",
-                    f"nobody in view for {th.absent_s:g} s",
-                    absent_s=absent.seconds(frame, fps),
-                )
-            ]
+        presence, gone = state.presence.update(
+            frame, fps, seen, th.absent_s, no_show_seconds(config.level)
+        )
+        if gone is not None:
+            return replace(state, presence=presence), [gone]
         if body is None or not seen:
-            return replace(state, absent=absent), ()
+            return replace(state, presence=presence), ()
 
         # Standing before the first sit-up is getting ready, not a violation.
         standing = state.standing.update(frame, is_standing(body) if state.started else False)
         if standing.reached(frame, fps, th.stand_s):
-            return replace(state, absent=absent, standing=standing), [
+            return replace(state, presence=presence, standing=standing), [
                 forbidden(
                     frame,
                     "stood_up",
@@ -224,7 +220,7 @@ class Situp:
             cycle=cycle,
             hip=hip_f,
             rep=rep,
-            absent=absent,
+            presence=presence,
             standing=standing,
             lying=lying,
             started=started,

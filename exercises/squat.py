@@ -14,7 +14,8 @@ Torso lean: the angle of the hips->shoulders axis from vertical in world coordin
 deepest point of the repetition (fault 343 beyond the limit).
 
 Unallowed motion (the test stops, status -3):
-- `left_lane`: nobody in view for `absent_s` seconds;
+- `left_lane`: nobody in view for `absent_s` seconds after having been seen;
+  `no_person`: nobody came into view at all for the no-show time (10 s at Level 5);
 - `fell`: lying on the floor (shoulders-ankles axis near horizontal) for `down_s` seconds;
 - `rested_down`: staying at the bottom for `bottom_rest_s` seconds.
 """
@@ -30,7 +31,7 @@ import numpy as np
 from exercises.common.cycle import Cycle, CycleThresholds, Median3, Transition
 from exercises.common.geometry import KNEE_L, KNEE_R, Body, Triple, read_body, rnd
 from exercises.common.levels import per_level
-from exercises.common.rules import LYING_MIN_DEG, forbidden, present
+from exercises.common.rules import LYING_MIN_DEG, Presence, forbidden, no_show_seconds, present
 from exercises.common.timers import Streak
 from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
@@ -89,7 +90,7 @@ class State:
     knee: Median3 = field(default_factory=Median3)
     depth: Median3 = field(default_factory=Median3)
     rep: RepStats = field(default_factory=RepStats)
-    absent: Streak = field(default_factory=Streak)
+    presence: Presence = field(default_factory=Presence)
     down: Streak = field(default_factory=Streak)
     bottom: Streak = field(default_factory=Streak)
 
@@ -162,24 +163,19 @@ class Squat:
         body = read_body(pose, config.frame_width, config.frame_height)
 
         seen = present(body)
-        absent = state.absent.update(frame, not seen)
-        if absent.reached(frame, fps, th.absent_s):
-            return replace(state, absent=absent), [
-                forbidden(
-                    frame,
-                    "left_lane",
-                    f"nobody in view for {th.absent_s:g} s",
-                    absent_s=absent.seconds(frame, fps),
-                )
-            ]
+        presence, gone = state.presence.update(
+            frame, fps, seen, th.absent_s, no_show_seconds(config.level)
+        )
+        if gone is not None:
+            return replace(state, presence=presence), [gone]
         if body is None or pose is None or not seen:
-            return replace(state, absent=absent), ()
+            return replace(state, presence=presence), ()
 
         # The shoulders-ankles axis: a deep squat leans the torso, not the whole body.
         torso = body.body_from_vertical()
         down = state.down.update(frame, torso >= LYING_MIN_DEG)
         if down.reached(frame, fps, th.down_s):
-            return replace(state, absent=absent, down=down), [
+            return replace(state, presence=presence, down=down), [
                 forbidden(frame, "fell", "fell or sat down on the floor", torso_deg=torso)
             ]
 
@@ -222,7 +218,7 @@ class Squat:
             knee=knee_f,
             depth=depth_f,
             rep=rep,
-            absent=absent,
+            presence=presence,
             down=down,
             bottom=bottom,
         ), verdicts

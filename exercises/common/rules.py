@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, rnd
+from exercises.common.levels import per_level
+from exercises.common.timers import Streak
 from khfsm.domain.exercise import MotionForbidden
 from khfsm.domain.pose import Landmark as L
 
@@ -45,3 +48,39 @@ def forbidden(frame: int, code: str, message: str, **measurements: float) -> Mot
         message=message,
         measurements={k: rnd(v) for k, v in measurements.items() if math.isfinite(v)},
     )
+
+
+def no_show_seconds(level: int) -> float:
+    """How long nobody may be in view at the start before the test stops (a no-show); once
+    the examinee has been seen, each exercise's own, shorter `absent_s` applies."""
+    return per_level(level, (20.0, 17.0, 14.0, 12.0, 10.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Whether the examinee is in the lane: `left_lane` after having been seen, `no_person`
+    when nobody ever came into view (walking in after the start is not leaving)."""
+
+    absent: Streak = field(default_factory=Streak)
+    arrived: bool = False
+
+    def update(
+        self, frame: int, fps: float, seen: bool, absent_s: float, no_show_s: float
+    ) -> tuple[Presence, MotionForbidden | None]:
+        absent = self.absent.update(frame, not seen)
+        nxt = Presence(absent, self.arrived or seen)
+        if nxt.arrived and absent.reached(frame, fps, absent_s):
+            return nxt, forbidden(
+                frame,
+                "left_lane",
+                f"left the lane: nobody in view for {absent_s:g} s",
+                absent_s=absent.seconds(frame, fps),
+            )
+        if not nxt.arrived and absent.reached(frame, fps, no_show_s):
+            return nxt, forbidden(
+                frame,
+                "no_person",
+                f"nobody came into view for {no_show_s:g} s",
+                absent_s=absent.seconds(frame, fps),
+            )
+        return nxt, None

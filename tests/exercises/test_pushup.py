@@ -180,3 +180,14 @@ def test_finish_judges_a_rep_stopped_at_the_bottom() -> None:
     summary = run(EXERCISE, pushups(values), stop=True)
     assert summary.total == 1 and summary.reps[0].status == (NOT_LOCKED_OUT,)
     assert summary.end_status == -1
+
+
+def test_walking_in_after_the_start_is_not_leaving() -> None:
+    summary = run(EXERCISE, nobody(6.0) + pushups(reps(TOP, BOTTOM, 2)))
+    assert summary.violation is None and summary.count == 2
+
+
+def test_nobody_ever_coming_into_view_stops_the_test() -> None:
+    summary = run(EXERCISE, nobody(11.0))
+    assert summary.violation is not None and summary.violation.code == "no_person"
+    assert summary.violation.measurements["absent_s"] >= 10.0
