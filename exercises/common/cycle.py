@@ -17,6 +17,10 @@ degrees of that angle, turn the noisy signal into attempts:
     settle_s   before the first count (and after an abandoned attempt) the rest position
              must hold this long: the first frames of a person found, or of a new shot
              after a cut, are often wild
+    max_speed_dps  a change faster than this (degrees per second; real repetitions stay
+             under ~600) is keypoints jumping, at a cut, a flash or a re-detection, not a
+             body moving: the movement is abandoned and counting waits for the rest
+             position again
 
 Because leaving rest, reaching the goal and coming back use different thresholds, jitter
 around any one of them can never count twice. Until the signal first reaches rest, nothing is
@@ -26,7 +30,7 @@ bottom) is not credited with half a repetition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 
@@ -38,6 +42,7 @@ class CycleThresholds:
     rebound: float
     max_gap_s: float = 1.0
     settle_s: float = 0.15
+    max_speed_dps: float = 1000.0
 
     def __post_init__(self) -> None:
         if not self.rest > self.attempt > self.goal:
@@ -77,6 +82,7 @@ class Cycle:
     dip: float = 360.0  # lowest value since the peak
     dip_frame: int = -1
     seen: int = -1  # last frame with a value
+    last: float = 0.0  # the value at `seen`
 
     # The attempt that a transition ended, for the caller's verdict (valid on ENDED_*).
     @property
@@ -87,10 +93,18 @@ class Cycle:
         self, th: CycleThresholds, frame: int, value: float, fps: float
     ) -> tuple[Cycle, Transition]:
         """Next state after `value` at `frame`; frames without a value are simply skipped."""
-        if self.seen >= 0 and frame - self.seen > th.max_gap_s * fps:
-            lost = self.phase is Phase.MOVING
-            state, transition = _UNKNOWN.step(th, frame, value, fps)
-            return state, Transition.ABANDONED if lost else transition
+        if self.seen >= 0:
+            gap = frame - self.seen
+            if gap > th.max_gap_s * fps or abs(value - self.last) > th.max_speed_dps * gap / fps:
+                lost = self.phase is Phase.MOVING
+                state, transition = _UNKNOWN._advance(th, frame, value, fps)
+                return _stamp(state, frame, value), Transition.ABANDONED if lost else transition
+        state, transition = self._advance(th, frame, value, fps)
+        return _stamp(state, frame, value), transition
+
+    def _advance(
+        self, th: CycleThresholds, frame: int, value: float, fps: float
+    ) -> tuple[Cycle, Transition]:
         if self.phase is Phase.UNKNOWN:
             if value < th.rest:
                 return Cycle(seen=frame), Transition.NONE
@@ -147,6 +161,12 @@ class Cycle:
             dip=self.dip,
             dip_frame=self.dip_frame,
         ), Transition.NONE
+
+
+def _stamp(c: Cycle, frame: int, value: float) -> Cycle:
+    if c.seen == frame and c.last == value:
+        return c
+    return replace(c, seen=frame, last=value)
 
 
 def _begin(start: int, from_rest: bool, th: CycleThresholds, frame: int, value: float) -> Cycle:
