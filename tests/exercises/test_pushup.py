@@ -191,3 +191,13 @@ def test_nobody_ever_coming_into_view_stops_the_test() -> None:
     summary = run(EXERCISE, nobody(11.0))
     assert summary.violation is not None and summary.violation.code == "no_person"
     assert summary.violation.measurements["absent_s"] >= 10.0
+
+
+def test_a_cut_that_jumps_the_keypoints_is_not_a_rep() -> None:
+    # At the top, then (a cut) suddenly at the bottom, then coming up: no rep was seen.
+    values = [TOP] * 20 + [BOTTOM] * 10 + path((TOP, 0.8), (TOP, 1.0), start=BOTTOM)
+    summary = run(EXERCISE, pushups(values))
+    assert summary.total == 0
+    # ... and counting resumes normally afterwards.
+    summary = run(EXERCISE, pushups(values + reps(TOP, BOTTOM, 2, lead_s=0.0)))
+    assert summary.total == 2
