@@ -51,6 +51,23 @@ class AssessError(Exception):
     """The video cannot be assessed (missing, unreadable, no frames); says why in words."""
 
 
+class PoseEstimateLike(Protocol):
+    @property
+    def landmarks(self) -> np.ndarray: ...  # float32 (33, 5) pixels
+
+    @property
+    def world(self) -> np.ndarray: ...  # float32 (33, 3) metres
+
+    @property
+    def score(self) -> float: ...
+
+
+class PoseSource(Protocol):
+    """What turns a frame into keypoints: `khfsm.vision.pose.PoseTracker` (or a test double)."""
+
+    def process(self, frame_bgr: np.ndarray) -> PoseEstimateLike | None: ...
+
+
 class EventRecorder(Protocol):
     """The part of the store's recorder that assessment needs."""
 
@@ -182,16 +199,17 @@ def sampled_frames(path: str | Path, fps: float = DEFAULT_FPS) -> Iterator[tuple
 def extract_keypoints(
     path: str | Path,
     fps: float = DEFAULT_FPS,
-    tracker: object | None = None,
+    tracker: PoseSource | None = None,
     progress: Progress | None = None,
 ) -> Keypoints:
-    """Run the pose tracker over the sampled frames of a video."""
+    """Run the pose tracker over the sampled frames of a video (a fresh tracker per video:
+    tracking state must not leak from one video into the next)."""
     info = probe_video(path)
     if tracker is None:
         from khfsm.vision.pose import PoseTracker
 
         tracker = PoseTracker()
-    process = tracker.process  # type: ignore[attr-defined]
+    process = tracker.process
     expected = expected_frames(info, fps)
     landmarks: list[np.ndarray] = []
     world: list[np.ndarray] = []
