@@ -84,7 +84,9 @@ class Session:
         self.progress = Progress(self.progress.count, self.progress.total, event.frame + 1)
         events: list[Event] = [event, *self._apply_verdicts(verdicts)]
         if self.state is State.RUNNING and self.progress.frames >= self._prepared().frames:
-            events += self._end(Trigger.TIME_UP, EndStatus.TIME_UP)
+            # Time up ends the test like a stop: the rep in progress is judged the same way.
+            events += self._finish_rules(self.progress.frames)
+            events += self._end_if_running(Trigger.TIME_UP, EndStatus.TIME_UP)
         return events
 
     def request_stop(self, event: StopRequested) -> list[Event]:

@@ -137,3 +137,15 @@ def test_chain_hash_covers_session_seq_payload_and_blob() -> None:
     flipped = bytes([record.blob[0] ^ 0xFF]) + record.blob[1:]
     tampered = type(record)(record.type, record.version, record.payload, flipped)
     assert chain_hash("0" * 64, "s1", 3, tampered) != base
+
+
+def test_time_up_judges_the_rep_in_progress_like_a_stop() -> None:
+    session = running(frames=4)
+    events = []
+    for index, height in enumerate([0.0, 70.0, 75.0, 80.0]):
+        events += session.observe(FrameObserved.of(index, pose_with_wrist_height(height)))
+    assert [type(e) for e in events[-3:]] == [FrameObserved, RepCounted, SessionEnded]
+    rep, ended = events[-2], events[-1]
+    assert isinstance(rep, RepCounted) and isinstance(ended, SessionEnded)
+    assert (rep.start_frame, rep.end_frame, rep.status) == (1, 4, (0,))
+    assert (ended.status, ended.count, ended.total) == (EndStatus.TIME_UP, 1, 1)
