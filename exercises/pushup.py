@@ -147,17 +147,9 @@ def _line_side(body: Body) -> Triple | None:
 
 
 class Pushup:
-    @property
-    def task(self) -> str:
-        return TASK
-
-    @property
-    def rules_version(self) -> str:
-        return RULES_VERSION
-
-    @property
-    def faults(self) -> Mapping[int, str]:
-        return FAULTS
+    task = TASK
+    rules_version = RULES_VERSION
+    faults = FAULTS
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()

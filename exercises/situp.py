@@ -142,17 +142,9 @@ def _observe(th: Thresholds, rep: RepStats, body: Body, frame: int, fps: float) 
 
 
 class Situp:
-    @property
-    def task(self) -> str:
-        return TASK
-
-    @property
-    def rules_version(self) -> str:
-        return RULES_VERSION
-
-    @property
-    def faults(self) -> Mapping[int, str]:
-        return FAULTS
+    task = TASK
+    rules_version = RULES_VERSION
+    faults = FAULTS
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()
