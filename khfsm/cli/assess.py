@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -167,7 +168,8 @@ def _print_table(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    out = Console()
+    # Piped into a file or a log, rich would fold the table to 80 columns.
+    out = Console(width=None if sys.stdout.isatty() else 160)
     table = Table(title=f"{report['task']} (level {report['level']}) · {report['video']}")
     table.add_column("rep", justify="right")
     table.add_column("time (s)")

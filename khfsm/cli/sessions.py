@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,4 +143,5 @@ def _print_table(rows: list[Any]) -> None:
             f"{row.count}/{row.total}",
             str(row.frames),
         )
-    Console().print(table)
+    # Piped into a file or a log, rich would fold the table to 80 columns.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
