@@ -34,10 +34,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 from exercises.common.geometry import ELBOW_L, ELBOW_R, Body, read_body, rnd
 from exercises.common.levels import per_level
-from exercises.common.rules import Presence, forbidden, is_standing, no_show_seconds, present
+from exercises.common.rules import Presence, forbidden, is_standing
 from exercises.common.timers import Streak
 from exercises.pullup import chin_over_hands, hands_position
 from khfsm.domain.codes import EXERCISE_DIGITS, VALID, fault_code
@@ -68,6 +69,7 @@ class Thresholds:
     floor_s: float
 
 
+@cache
 def thresholds(level: int) -> Thresholds:
     """Level 5 is the standard exam; each lower level is more lenient."""
     return Thresholds(
@@ -128,10 +130,7 @@ class Armhang:
 
         if state.phase == Phase.DONE:
             return state, ()
-        seen = present(body)
-        presence, gone = state.presence.update(
-            frame, fps, seen, th.absent_s, no_show_seconds(config.level)
-        )
+        presence, seen, gone = state.presence.observe(body, frame, config, th.absent_s)
         if gone is not None:
             return replace(state, presence=presence), [gone]
         state = replace(state, presence=presence)

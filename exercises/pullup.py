@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 from exercises.common.cycle import Cycle, CycleThresholds, Median3, Phase, Transition
 from exercises.common.geometry import ELBOW_L, ELBOW_R, HIP_L, HIP_R, Body, read_body, rnd
 from exercises.common.levels import per_level
-from exercises.common.rules import Presence, forbidden, no_show_seconds, present
+from exercises.common.rules import Presence, forbidden
 from exercises.common.timers import Streak
 from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
@@ -63,6 +64,7 @@ class Thresholds:
     idle_s: float
 
 
+@cache
 def thresholds(level: int) -> Thresholds:
     """Level 5 is the standard exam; each lower level is more lenient."""
     return Thresholds(
@@ -146,10 +148,7 @@ class Pullup:
         fps = config.fps
         body = read_body(pose, config.frame_width, config.frame_height)
 
-        seen = present(body)
-        presence, gone = state.presence.update(
-            frame, fps, seen, th.absent_s, no_show_seconds(config.level)
-        )
+        presence, seen, gone = state.presence.observe(body, frame, config, th.absent_s)
         if gone is not None:
             return replace(state, presence=presence), [gone]
         if body is None or not seen:

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 from exercises.common.cycle import Cycle, CycleThresholds, Median3, Transition
 from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, read_body, rnd
 from exercises.common.levels import per_level
-from exercises.common.rules import Presence, forbidden, is_standing, no_show_seconds, present
+from exercises.common.rules import Presence, forbidden, is_standing
 from exercises.common.timers import Streak
 from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
@@ -67,6 +68,7 @@ class Thresholds:
     rest_s: float
 
 
+@cache
 def thresholds(level: int) -> Thresholds:
     """Level 5 is the standard exam; each lower level is more lenient."""
     return Thresholds(
@@ -156,10 +158,7 @@ class Situp:
         fps = config.fps
         body = read_body(pose, config.frame_width, config.frame_height)
 
-        seen = present(body)
-        presence, gone = state.presence.update(
-            frame, fps, seen, th.absent_s, no_show_seconds(config.level)
-        )
+        presence, seen, gone = state.presence.observe(body, frame, config, th.absent_s)
         if gone is not None:
             return replace(state, presence=presence), [gone]
         if body is None or not seen:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, rnd
 from exercises.common.levels import per_level
 from exercises.common.timers import Streak
-from khfsm.domain.exercise import MotionForbidden
+from khfsm.domain.exercise import MotionForbidden, RulesConfig
 from khfsm.domain.pose import Landmark as L
 
 UPRIGHT_MAX_DEG = 30.0  # torso within this of vertical: upright
@@ -63,6 +63,15 @@ class Presence:
 
     absent: Streak = field(default_factory=Streak)
     arrived: bool = False
+
+    def observe(
+        self, body: Body | None, frame: int, config: RulesConfig, absent_s: float
+    ) -> tuple[Presence, bool, MotionForbidden | None]:
+        """One frame: the next presence, whether the examinee is in view, and a verdict when
+        the lane has been empty too long (`absent_s` once seen, the no-show time before)."""
+        seen = present(body)
+        nxt, gone = self.update(frame, config.fps, seen, absent_s, no_show_seconds(config.level))
+        return nxt, seen, gone
 
     def update(
         self, frame: int, fps: float, seen: bool, absent_s: float, no_show_s: float
