@@ -38,6 +38,8 @@ from khfsm.domain.exercise import Exercise
 from khfsm.domain.fold import SessionSummary, fold
 from khfsm.domain.pose import LANDMARK_COLUMNS, NUM_LANDMARKS, WORLD_COLUMNS, Pose
 from khfsm.domain.session import Session
+from khfsm.domain.timeline import assessed_until
+from khfsm.hashing import file_sha256
 
 DEFAULT_FPS = 20.0
 
@@ -162,13 +164,7 @@ def expected_frames(info: VideoInfo, fps: float) -> int:
     """Assessed frames of a video whose container frame count is right."""
     if info.source_frames <= 0:
         return 0
-    return _first_k_after(info.source_frames - 1, info.source_fps, fps)
-
-
-def _first_k_after(last_source: int, source_fps: float, fps: float) -> int:
-    # Number of k with k / fps <= last_source / source_fps (the tiny epsilon keeps exact
-    # multiples, e.g. 30 -> 15 fps, from falling on the wrong side through rounding).
-    return math.floor((last_source / source_fps + 1e-9) * fps) + 1
+    return assessed_until(0, fps, (info.source_frames - 1) / info.source_fps)
 
 
 def sampled_frames(path: str | Path, fps: float = DEFAULT_FPS) -> Iterator[tuple[int, np.ndarray]]:
@@ -188,7 +184,8 @@ def sampled_frames(path: str | Path, fps: float = DEFAULT_FPS) -> Iterator[tuple
             if not ok or frame is None:
                 break
             # Source frame i serves every k with (k-1)/fps < t_i and k / fps <= t_i.
-            while k / fps <= i / info.source_fps + 1e-9:
+            end = assessed_until(k, fps, i / info.source_fps)
+            while k < end:
                 yield k, frame
                 k += 1
             i += 1
@@ -297,14 +294,6 @@ def model_hashes() -> dict[str, str]:
         for name, entry in manifest.items()
         if name in ("pose_detection", "pose_landmark")
     }
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def judge_keypoints(

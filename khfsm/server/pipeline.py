@@ -44,13 +44,15 @@ from khfsm.domain.events import (
 from khfsm.domain.machine import State
 from khfsm.domain.pose import Pose
 from khfsm.domain.session import Session
+from khfsm.domain.timeline import assessed_until
+from khfsm.hashing import file_sha256
 from khfsm.registry import get_exercise
 from khfsm.server.camera import Camera, CameraError, CameraInfo
 from khfsm.server.context import LaneContext
 from khfsm.server.lanes import Lane, Reply, lane_name
 from khfsm.server.paths import CameraSource, parse_source
 from khfsm.server.protocol import ExercisePrepare, Request, RequestError
-from khfsm.server.recording import Evidence, VideoRecorder, file_sha256
+from khfsm.server.recording import Evidence, VideoRecorder
 
 log = logging.getLogger(__name__)
 
@@ -404,7 +406,8 @@ class ExerciseLane(Lane):
                 if delay > 0:
                     await anyio.sleep(delay)
             captured_at = time.monotonic()
-            while k / self.fps <= frame.timestamp + 1e-9:
+            end = assessed_until(k, self.fps, frame.timestamp)
+            while k < end:
                 await frames.send(CameraFrame(k, frame.image, captured_at))
                 self.stats.backlog = frames.statistics().current_buffer_used
                 k += 1

@@ -13,7 +13,6 @@ method here blocks (encoding, writing, hashing): call them from a worker thread.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+
+from khfsm.hashing import file_sha256
 
 FRAGMENTED_MP4 = {
     "movflags": "frag_keyframe+empty_moov+default_base_moof",
@@ -130,11 +131,3 @@ class VideoRecorder:
         if self._container is None or self._stream is None:
             raise RecordingError(f"the video {self.path} is not open")
         return self._container, self._stream
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

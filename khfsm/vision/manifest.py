@@ -7,13 +7,14 @@ keypoints that the rules and the audit trail rely on.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from khfsm.hashing import file_sha256
 
 MODELS_DIR_ENV = "KHFSM_MODELS_DIR"
 MANIFEST_NAME = "manifest.json"
@@ -73,14 +74,6 @@ def load_manifest(directory: Path | None = None) -> dict[str, ModelEntry]:
     }
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verified_model_path(name: str, directory: Path | None = None) -> Path:
     """Path of model `name`, after checking that the file exists and matches its sha256."""
     directory = directory or models_dir()
@@ -94,7 +87,7 @@ def verified_model_path(name: str, directory: Path | None = None) -> Path:
             f"model file missing: {path} (model {name!r}); restore it from the repository "
             f"or regenerate it with models/convert.py"
         )
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != entry.sha256:
         raise ModelIntegrityError(
             f"model file altered: {path} (model {name!r}) has sha256 {actual}, "

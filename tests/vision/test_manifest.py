@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from khfsm.hashing import file_sha256
 from khfsm.vision.manifest import (
     MANIFEST_NAME,
     ModelIntegrityError,
     load_manifest,
     models_dir,
-    sha256_of,
     verified_model_path,
 )
 
@@ -57,7 +57,8 @@ def test_altered_model_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ModelIntegrityError, match=r"altered: .*face_detection_short_range"):
         verified_model_path("face_detection_short_range", directory)
     assert (
-        sha256_of(models_dir() / path.name) == load_manifest()["face_detection_short_range"].sha256
+        file_sha256(models_dir() / path.name)
+        == load_manifest()["face_detection_short_range"].sha256
     ), "the bundled original must be untouched"
 
 
