@@ -42,11 +42,9 @@ import numpy as np
 
 import khfsm
 from khfsm.domain.codes import EndStatus
-from khfsm.domain.errors import IllegalTransition
 from khfsm.domain.events import (
     FaceChecked,
     SessionPrepared,
-    SessionStarted,
     SourceFailed,
 )
 from khfsm.domain.machine import State
@@ -169,16 +167,10 @@ class FaceLane(Lane):
         self._start_reply: Reply | None = None
 
     async def start(self, request: Request, reply: Reply) -> None:
-        try:
-            events = self.session.start(
-                SessionStarted(started_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
-            )
-        except IllegalTransition as error:
-            reply(str(error))
+        if not self.begin(reply):
             return
         if isinstance(request, FaceStart):
             self.duration = float(request.Duration)
-        self.apply(events)
         self._start_reply = reply  # answered by the run task once the crop is saved
         log.info("%s: started face check (at most %g s)", self.label, self.duration)
         self._wake.set()

@@ -24,13 +24,21 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 
 from khfsm.domain.codes import EndStatus
 from khfsm.domain.errors import DomainError
-from khfsm.domain.events import Event, RepCounted, SessionEnded, SourceFailed, StopRequested
+from khfsm.domain.events import (
+    Event,
+    RepCounted,
+    SessionEnded,
+    SessionStarted,
+    SourceFailed,
+    StopRequested,
+)
 from khfsm.domain.machine import State, Trigger, refusal
 from khfsm.domain.session import Session
 from khfsm.registry import FACE_TASK
@@ -94,6 +102,19 @@ class Lane(ABC):
 
     @abstractmethod
     async def start(self, request: Request, reply: Reply) -> None: ...
+
+    def begin(self, reply: Reply) -> bool:
+        """Start the session and store `SessionStarted`; an illegal start is answered with
+        the operator's message and changes nothing (then False)."""
+        try:
+            events = self.session.start(
+                SessionStarted(started_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
+            )
+        except DomainError as error:
+            reply(str(error))
+            return False
+        self.apply(events)
+        return True
 
     async def stop(self, reply: Reply) -> None:
         """Idempotent: a stop of an ended (or stopping) session is acknowledged as ok."""

@@ -33,12 +33,10 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 import khfsm
 from khfsm.domain.codes import EndStatus
-from khfsm.domain.errors import IllegalTransition
 from khfsm.domain.events import (
     Event,
     FrameObserved,
     SessionPrepared,
-    SessionStarted,
     SourceFailed,
 )
 from khfsm.domain.machine import State
@@ -213,14 +211,8 @@ class ExerciseLane(Lane):
     # -- requests -------------------------------------------------------------------------
 
     async def start(self, request: Request, reply: Reply) -> None:
-        try:
-            events = self.session.start(
-                SessionStarted(started_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
-            )
-        except IllegalTransition as error:
-            reply(str(error))
+        if not self.begin(reply):
             return
-        self.apply(events)
         self._wake.set()
         log.info("%s: started", self.label)
         reply()
