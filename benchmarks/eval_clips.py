@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,13 +30,14 @@ from khfsm.registry import get_exercise
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEOS = REPO.parent / "shared" / "data" / "videos"
-DEFAULT_CACHE = REPO / ".pytest_cache" / "d" / "khfsm-keypoints"
-TASKS = {"push-up": "pushup", "sit-up": "situp", "pull-up": "pullup"}
+DEFAULT_CACHE = Path(
+    os.environ.get("KHFSM_KEYPOINT_CACHE") or REPO / ".pytest_cache" / "d" / "khfsm-keypoints"
+)
 
 
 def task_of(label: dict[str, Any]) -> str:
-    exercise = str(label["exercise"])
-    return TASKS.get(exercise, "squat" if exercise.startswith("squat") else exercise)
+    """The tablet's Task name for a labelled clip (labels.json gives it as `task`)."""
+    return str(label["task"])
 
 
 def metrics(pairs: list[tuple[int, int]]) -> dict[str, float]:

@@ -10,6 +10,7 @@ stale keypoints. `pytest --cache-clear` forces a fresh extraction.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,10 @@ from tests.conftest import videos_dir
 
 FPS = 20.0
 
-TASKS = {"push-up": "pushup", "sit-up": "situp", "pull-up": "pullup"}
-
 
 def task_of(label: dict[str, Any]) -> str:
-    exercise = str(label["exercise"])
-    return TASKS.get(exercise, "squat" if exercise.startswith("squat") else exercise)
+    """The tablet's Task name for a labelled clip (labels.json gives it as `task`)."""
+    return str(label["task"])
 
 
 def clip_names() -> list[str]:
@@ -42,7 +41,12 @@ def clip_names() -> list[str]:
 @pytest.fixture(scope="session")
 def clip_keypoints(request: pytest.FixtureRequest, videos: Path) -> Callable[[str], Keypoints]:
     """clip file name -> its keypoints at 20 fps (computed at most once per session)."""
-    cache_dir = Path(request.config.cache.mkdir("khfsm-keypoints"))
+    # KHFSM_KEYPOINT_CACHE lets several checkouts (and benchmarks/eval_clips.py) share one
+    # extraction; the key inside the cache keeps stale keypoints from ever being reused.
+    configured = os.environ.get("KHFSM_KEYPOINT_CACHE")
+    cache_dir = (
+        Path(configured) if configured else Path(request.config.cache.mkdir("khfsm-keypoints"))
+    )
     memo: dict[str, Keypoints] = {}
 
     def get(name: str) -> Keypoints:

@@ -67,11 +67,39 @@ def judged(
     return get
 
 
+# The rules (`*-1`) miss these clips of the second batch; issue 9 ("Counting that holds on
+# people and cameras it was never tuned on") rewrites them. Strict: a clip that starts
+# passing fails here until its marker is removed, so the list is always exactly the misses.
+KNOWN_MISSES = {
+    "pushup_21_divyansh_grass.mp4": "front-on push-ups read as not in position: total 0",
+    "pushup_27_alvolate_twopeople.mp4": "two people in view: total 2 of 3",
+    "pushup_33_sumukh_incline.mp4": "incline on a tilted camera: total 4 of 5",
+    "pushup_36_yyug_beach.mp4": "front-on push-ups read as not in position: total 0",
+    "pushup_37_luizfcharry_silhouette.mp4": "false unallowed-motion stop (knees_down)",
+    "pullup_20_cndaniel_behind.mp4": "moving camera behind the athlete: total 0",
+    "situp_20_chen_tutorial.mp4": "pauses at the top read as resting: -3 rested_lying",
+    "situp_24_junghoonji_girls.mp4": "the feet-holding partner in view: total 0",
+    "hang_20_ssihui_tutorial.mp4": "montage of holds: total 1 of 4-5",
+}
+
+
+def totals_cases() -> list[Any]:
+    return [
+        pytest.param(
+            clip,
+            marks=pytest.mark.xfail(strict=True, reason=f"issue 9: {KNOWN_MISSES[clip]}"),
+        )
+        if clip in KNOWN_MISSES
+        else clip
+        for clip in clip_names()
+    ]
+
+
 def _overlaps(rep: Any, start_s: float, end_s: float) -> bool:
     return rep.time[0] < end_s and rep.time[1] > start_s
 
 
-@pytest.mark.parametrize("clip", clip_names())
+@pytest.mark.parametrize("clip", totals_cases())
 def test_total_is_within_the_labelled_range(
     clip: str, video_labels: dict[str, dict[str, Any]], judged: Callable[[str], Judged]
 ) -> None:
