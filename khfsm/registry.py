@@ -24,9 +24,21 @@ class UnknownExercise(DomainError):
     pass
 
 
+def version_order(rules_version: str) -> tuple[int, str]:
+    """Sort key of a rules version "<task>-<n>": by its release number n, then by name."""
+    _, _, number = rules_version.rpartition("-")
+    return (int(number) if number.isdigit() else -1, rules_version)
+
+
 @cache
-def installed_exercises() -> dict[str, Exercise]:
-    found: dict[str, Exercise] = {}
+def installed_versions() -> dict[str, dict[str, Exercise]]:
+    """Task -> rules version -> exercise, for every installed release.
+
+    Every released rules version stays installed (a site never loses the rules a stored
+    session was judged by): each is its own entry point, and a session is replayed under the
+    version its `SessionPrepared` names. New sessions take the newest version of their task.
+    """
+    found: dict[str, dict[str, Exercise]] = {}
     for entry in entry_points(group=GROUP):
         try:
             exercise = entry.load()
@@ -38,14 +50,39 @@ def installed_exercises() -> dict[str, Exercise]:
         if not isinstance(exercise, Exercise):
             log.error("exercise plug-in %r does not implement the Exercise interface", entry.name)
             continue
-        found[exercise.task] = exercise
+        versions = found.setdefault(exercise.task, {})
+        if exercise.rules_version in versions:
+            log.error(
+                "exercise plug-in %r repeats %s rules %s; the first one is kept",
+                entry.name,
+                exercise.task,
+                exercise.rules_version,
+            )
+            continue
+        versions[exercise.rules_version] = exercise
     return found
 
 
-def get_exercise(task: str) -> Exercise:
-    exercises = installed_exercises()
+def installed_exercises() -> dict[str, Exercise]:
+    """Task -> the newest installed rules for it (what a new session is judged by)."""
+    return {
+        task: versions[max(versions, key=version_order)]
+        for task, versions in installed_versions().items()
+    }
+
+
+def get_exercise(task: str, rules_version: str | None = None) -> Exercise:
+    """The rules for `task`: the newest release, or exactly `rules_version` (for replay)."""
+    versions = installed_versions().get(task)
+    if not versions:
+        known = ", ".join(sorted([*installed_versions(), FACE_TASK])) or "none installed"
+        raise UnknownExercise(f"unknown Task {task!r}; this server knows: {known}")
+    if rules_version is None:
+        return versions[max(versions, key=version_order)]
     try:
-        return exercises[task]
+        return versions[rules_version]
     except KeyError:
-        known = ", ".join(sorted([*exercises, FACE_TASK])) or "none installed"
-        raise UnknownExercise(f"unknown Task {task!r}; this server knows: {known}") from None
+        known = ", ".join(sorted(versions, key=version_order))
+        raise UnknownExercise(
+            f"{task} rules {rules_version!r} are not installed; installed: {known}"
+        ) from None

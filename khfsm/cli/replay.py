@@ -44,16 +44,18 @@ def load_events(recorder: Any, session_id: str) -> list[Event]:
     return events
 
 
-def exercise_for(prepared: SessionPrepared) -> Exercise | None:
-    """The installed rules of the session's task; None for the face check, which has none."""
+def exercise_for(prepared: SessionPrepared, *, rescore: bool = False) -> Exercise | None:
+    """The rules to replay the session under: the very version it was judged by, or with
+    `rescore` the newest installed; None for the face check, which has none."""
     from khfsm.registry import FACE_TASK, UnknownExercise, get_exercise
 
     if prepared.task == FACE_TASK:
         return None
     try:
-        return get_exercise(prepared.task)
+        return get_exercise(prepared.task, None if rescore else prepared.rules_version)
     except UnknownExercise as error:
-        raise CannotCheck(f"cannot replay this {prepared.task} session: {error}") from error
+        hint = "" if rescore else " (--rescore judges it under the installed rules)"
+        raise CannotCheck(f"cannot replay this {prepared.task} session: {error}{hint}") from error
 
 
 def model_mismatches(prepared: SessionPrepared) -> list[str]:
@@ -90,7 +92,7 @@ def run_replay(events: Sequence[Event], *, rescore: bool) -> ReplayReport:
 
     prepared = events[0]
     assert isinstance(prepared, SessionPrepared)
-    exercise = exercise_for(prepared)
+    exercise = exercise_for(prepared, rescore=rescore)
     try:
         return replay(events, exercise, rescore=rescore)
     except ReplayError as error:
