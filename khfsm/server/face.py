@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import cv2
@@ -42,20 +42,19 @@ import numpy as np
 
 import khfsm
 from khfsm.domain.codes import EndStatus
-from khfsm.domain.events import (
-    FaceChecked,
-    SessionPrepared,
-    SourceFailed,
-)
-from khfsm.domain.machine import State
+from khfsm.domain.events import FaceChecked, SessionEnded, SessionPrepared
 from khfsm.domain.session import Session
 from khfsm.registry import FACE_TASK
-from khfsm.server.camera import Camera, CameraError, read_image
+from khfsm.server.camera import Camera, CameraError
 from khfsm.server.context import LaneContext
-from khfsm.server.lanes import Lane, Reply, lane_name
+from khfsm.server.lane import INTERNAL_ERROR_MESSAGE, Lane, Outcome, Reply, lane_name
+from khfsm.server.lanes import Recordings
 from khfsm.server.paths import CameraSource, SourceKind, parse_source
-from khfsm.server.pipeline import probe_camera
 from khfsm.server.protocol import FacePrepare, FaceStart, Request, RequestError
+from khfsm.server.sources import check_photo, probe_camera, read_photo
+
+if TYPE_CHECKING:
+    from khfsm.vision.face import FaceAnalyzer, FaceMatch
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ RULES_VERSION = "face-1"
 
 
 @dataclass(frozen=True, slots=True)
-class FaceOutcome:
+class FaceResult:
     code: int  # MATCH, MISMATCH or NO_FACE
     event: FaceChecked
 
@@ -88,7 +87,10 @@ def load_enrolled(path: Path) -> np.ndarray:
     return vector
 
 
-async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
+async def prepare_face(ctx: LaneContext, request: Request, recordings: Recordings) -> FaceLane:
+    """Check the enrolled vector and the photo or camera, and create the session."""
+    if not isinstance(request, FacePrepare):  # pragma: no cover - the protocol's choice
+        raise TypeError(f"a face check is prepared with FacePrepare, not {request!r}")
     who = lane_name(request.Task, request.CaptureID)
     enrolled_path = ctx.media.resolve(request.ModelPath, "ModelPath")
     source = parse_source(request.CapturePath, ctx.media, ctx.settings.allowed_schemes)
@@ -96,7 +98,7 @@ async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
         load_enrolled, enrolled_path, limiter=ctx.work_limiter
     )
     if source.kind is SourceKind.FILE:
-        await load_photo(ctx, source)
+        await check_photo(ctx, source)
     else:
         await probe_camera(ctx, source)
     analyzer = await ctx.face.get()
@@ -112,7 +114,7 @@ async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
             video_path="",
             engine_version=khfsm.__version__,
             rules_version=f"{RULES_VERSION} threshold {analyzer.threshold:g}",
-            models=face_model_hashes(),
+            models=dict(ctx.face_models),
             prepared_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
     )
@@ -125,28 +127,6 @@ async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
         ctx.media.relative(enrolled_path),
     )
     return lane
-
-
-async def load_photo(ctx: LaneContext, source: CameraSource) -> np.ndarray:
-    try:
-        return await anyio.to_thread.run_sync(
-            read_image, str(source.target), limiter=ctx.work_limiter
-        )
-    except CameraError as error:
-        raise RequestError(f"CapturePath: {error}") from None
-
-
-def face_model_hashes() -> dict[str, str]:
-    try:
-        from khfsm.vision.manifest import load_manifest
-
-        return {
-            entry.file: entry.sha256
-            for name, entry in load_manifest().items()
-            if name.startswith("face_")
-        }
-    except Exception:  # no manifest: the session records no hashes
-        return {}
 
 
 class FaceLane(Lane):
@@ -162,93 +142,67 @@ class FaceLane(Lane):
         self.source = source
         self.enrolled = enrolled
         self.duration = 10.0
-        self._wake = anyio.Event()
-        self._check_scope: anyio.CancelScope | None = None
-        self._start_reply: Reply | None = None
+        self._result: FaceResult | None = None
+        self._start_reply: Reply | None = None  # answered once the check has an outcome
+        self._start_error = ""
 
-    async def start(self, request: Request, reply: Reply) -> None:
-        if not self.begin(reply):
-            return
+    # -- the lane template's hooks --------------------------------------------------------
+
+    def on_start(self, request: Any, reply: Reply) -> None:
         if isinstance(request, FaceStart):
             self.duration = float(request.Duration)
-        self._start_reply = reply  # answered by the run task once the crop is saved
+        self._start_reply = reply
         log.info("%s: started face check (at most %g s)", self.label, self.duration)
-        self._wake.set()
 
-    def _interrupt(self) -> None:
-        self._wake.set()
-        if self._check_scope is not None:
-            self._check_scope.cancel()
+    async def work(self) -> None:
+        result = self._result = await self._check()
+        self.apply([result.event])
+        self.apply(self.session.end_without_rules(EndStatus.TIME_UP, result.event.message))
 
-    async def run(self) -> None:
-        outcome: FaceOutcome | None = None
-        start_error = ""
-        try:
-            await self._wake.wait()
-            if self.session.state is State.RUNNING:
-                with anyio.CancelScope() as self._check_scope:
-                    if not self.stop_requested:
-                        outcome = await self._check()
-                if outcome is None:  # stopped
-                    start_error = "the face check was stopped before it finished"
-            if outcome is not None:
-                self.apply([outcome.event])
-                self.apply(self.session.end_without_rules(EndStatus.TIME_UP, outcome.event.message))
-                if outcome.code == NO_FACE:
-                    start_error = outcome.event.message
-            else:
-                self.end_interrupted()
-        except CameraError as error:
-            start_error = str(error)
-            self._fail(EndStatus.SOURCE_LOST, start_error)
-        except Exception:
-            log.exception("%s: internal error in the face check; status -5", self.label)
-            start_error = "internal error in the server; see the server log"
-            self._fail(EndStatus.INTERNAL_ERROR, start_error)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._finish(outcome, start_error)
+    def failure(self, error: Exception) -> tuple[EndStatus, str]:
+        if isinstance(error, CameraError):
+            self._start_error = str(error)
+            return EndStatus.SOURCE_LOST, self._start_error
+        log.exception("%s: internal error in the face check; status -5", self.label)
+        self._start_error = INTERNAL_ERROR_MESSAGE
+        return EndStatus.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE
 
-    def _fail(self, status: EndStatus, message: str) -> None:
-        if not self.ended:
-            failed = SourceFailed(frame=0, status=int(status), message=message)
-            self.apply(self.session.fail(failed))
+    def before_final_push(self) -> None:
+        reply, result = self._start_reply, self._result
+        if reply is None:
+            return
+        if result is not None and result.code != NO_FACE:
+            reply(filename=result.event.filename)
+        elif result is not None:
+            reply(result.event.message)
+        elif self._start_error:
+            reply(self._start_error)
+        else:  # stopped while it ran
+            reply("the face check was stopped before it finished")
 
-    async def _finish(self, outcome: FaceOutcome | None, start_error: str) -> None:
-        try:
-            if self._start_reply is not None:
-                if outcome is not None and outcome.code != NO_FACE:
-                    self._start_reply(filename=outcome.event.filename)
-                else:
-                    self._start_reply(start_error or "the face check did not run")
-            extra: dict[str, Any] = {}
-            if outcome is None:
-                await self.seal_and_push(None, None)
-            else:
-                event = outcome.event
-                extra = {"similarity": round(event.similarity, 4), "threshold": event.threshold}
-                await self.seal_and_push(
-                    None,
-                    None,
-                    push_status=[outcome.code],
-                    msg=event.message,
-                    counts=(1, 1 if outcome.code == MATCH else 0),
-                    **extra,
-                )
-        except Exception:
-            log.exception("%s: could not finish the face check", self.label)
-        finally:
-            self.done.set()
+    def outcome(self, sealed: SessionEnded) -> Outcome:
+        result = self._result
+        if result is None:
+            return super().outcome(sealed)
+        event = result.event
+        return Outcome(
+            (result.code,),
+            1,
+            1 if result.code == MATCH else 0,
+            event.message,
+            {"similarity": round(event.similarity, 4), "threshold": event.threshold},
+        )
 
-    async def _check(self) -> FaceOutcome:
+    async def _check(self) -> FaceResult:
         analyzer = await self.ctx.face.get()
         deadline = time.monotonic() + self.duration
         last_problem = "no face found"
         with anyio.move_on_after(self.duration):
             if self.source.kind is SourceKind.FILE:
-                image = await load_photo_or_fail(self.ctx, self.source)
+                # CameraError (status −4) if the photo became unreadable since prepare
+                image = await read_photo(self.ctx, self.source)
                 result = await self._try(analyzer, image)
-                if isinstance(result, FaceOutcome):
+                if isinstance(result, FaceResult):
                     return result
                 last_problem = result
             else:
@@ -265,14 +219,14 @@ class FaceLane(Lane):
                             await anyio.sleep(0.1)
                             continue
                         result = await self._try(analyzer, frame.image)
-                        if isinstance(result, FaceOutcome):
+                        if isinstance(result, FaceResult):
                             return result
                         last_problem = result
                 finally:
                     with anyio.move_on_after(1.0, shield=True):
                         await anyio.to_thread.run_sync(camera.close, abandon_on_cancel=True)
         message = f"no usable face within {self.duration:g} s: {last_problem}"
-        return FaceOutcome(
+        return FaceResult(
             NO_FACE,
             FaceChecked(
                 similarity=0.0,
@@ -283,11 +237,11 @@ class FaceLane(Lane):
             ),
         )
 
-    async def _try(self, analyzer: Any, image: np.ndarray) -> FaceOutcome | str:
+    async def _try(self, analyzer: FaceAnalyzer, image: np.ndarray) -> FaceResult | str:
         """The outcome for this image, or why it has no usable face."""
         from khfsm.vision.face import FaceError
 
-        def check() -> tuple[Any, np.ndarray]:
+        def check() -> tuple[FaceMatch, np.ndarray]:
             return analyzer.verify(image, self.enrolled), analyzer.crop(image)
 
         try:
@@ -304,7 +258,7 @@ class FaceLane(Lane):
             f"threshold {match.threshold:g})"
         )
         log.info("%s: %s; crop %s", self.label, message, filename)
-        return FaceOutcome(
+        return FaceResult(
             MATCH if accepted else MISMATCH,
             FaceChecked(
                 similarity=float(match.similarity),
@@ -324,8 +278,3 @@ class FaceLane(Lane):
         if not cv2.imwrite(str(path), crop):
             raise CameraError(f"cannot save the face crop to {path}")
         return self.ctx.media.relative(path)
-
-
-async def load_photo_or_fail(ctx: LaneContext, source: CameraSource) -> np.ndarray:
-    """The photo at start; CameraError (status −4) if it became unreadable since prepare."""
-    return await anyio.to_thread.run_sync(read_image, str(source.target), limiter=ctx.work_limiter)

@@ -28,6 +28,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from khfsm.registry import FACE_TASK
+from khfsm.server.push import Push
 
 # The task number repeated four times (the original's numbering, not the 3XY exercise digit).
 PUSH_CODES: dict[str, int] = {
@@ -273,6 +274,21 @@ def push(
     }
     body.update(extra)
     return body
+
+
+def push_body(update: Push) -> dict[str, Any]:
+    """A lane's `Push` as the wire's push object."""
+    return push(
+        update.status,
+        update.total,
+        update.count,
+        update.time,
+        update.message,
+        capture_id=update.capture_id,
+        task=update.task,
+        session=update.session,
+        **update.details,
+    )
 
 
 def encode_push(body: Mapping[str, Any], framing: Framing | None) -> str:
