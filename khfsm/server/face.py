@@ -47,9 +47,10 @@ from khfsm.domain.events import (
     SessionPrepared,
     SourceFailed,
 )
+from khfsm.domain.face import FACE_CHECK
+from khfsm.domain.face import FaceOutcome as Outcome
 from khfsm.domain.machine import State
 from khfsm.domain.session import Session
-from khfsm.registry import FACE_TASK
 from khfsm.server.camera import Camera, CameraError, read_image
 from khfsm.server.context import LaneContext
 from khfsm.server.lanes import Lane, Reply, lane_name
@@ -61,13 +62,13 @@ log = logging.getLogger(__name__)
 
 EMBEDDING_SIZE = 192
 FACES_DIR = "faces"
-MATCH, MISMATCH, NO_FACE = 0, 1, 2
-RULES_VERSION = "face-1"
+FACE_TASK = FACE_CHECK.task
+MATCH, MISMATCH, NO_FACE = Outcome.MATCH, Outcome.MISMATCH, Outcome.NO_FACE
 
 
 @dataclass(frozen=True, slots=True)
 class FaceOutcome:
-    code: int  # MATCH, MISMATCH or NO_FACE
+    code: Outcome
     event: FaceChecked
 
 
@@ -99,8 +100,8 @@ async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
         await load_photo(ctx, source)
     else:
         await probe_camera(ctx, source)
-    analyzer = await ctx.face.get()
-    session = Session(None, who=who)
+    await ctx.face.get()  # the face model loads now: a missing model fails the prepare
+    session = Session(FACE_CHECK, who=who)
     events = session.prepare(
         SessionPrepared(
             task=FACE_TASK,
@@ -111,7 +112,7 @@ async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
             source=source.display,
             video_path="",
             engine_version=khfsm.__version__,
-            rules_version=f"{RULES_VERSION} threshold {analyzer.threshold:g}",
+            rules_version=FACE_CHECK.rules_version,  # the threshold is in FaceChecked
             models=face_model_hashes(),
             prepared_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
@@ -192,8 +193,7 @@ class FaceLane(Lane):
                 if outcome is None:  # stopped
                     start_error = "the face check was stopped before it finished"
             if outcome is not None:
-                self.apply([outcome.event])
-                self.apply(self.session.end_without_rules(EndStatus.TIME_UP, outcome.event.message))
+                self.apply(self.session.check_face(outcome.event))
                 if outcome.code == NO_FACE:
                     start_error = outcome.event.message
             else:
@@ -230,7 +230,7 @@ class FaceLane(Lane):
                 await self.seal_and_push(
                     None,
                     None,
-                    push_status=[outcome.code],
+                    push_status=[int(outcome.code)],
                     msg=event.message,
                     counts=(1, 1 if outcome.code == MATCH else 0),
                     **extra,

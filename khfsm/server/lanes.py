@@ -39,9 +39,9 @@ from khfsm.domain.events import (
     SourceFailed,
     StopRequested,
 )
+from khfsm.domain.face import TASK as FACE_TASK
 from khfsm.domain.machine import State, Trigger, refusal
 from khfsm.domain.session import Session
-from khfsm.registry import FACE_TASK
 from khfsm.server import protocol
 from khfsm.server.context import LaneContext
 from khfsm.server.outbox import Outbox
@@ -234,7 +234,7 @@ class Lane(ABC):
 
         `push_status`, `msg` and `counts` (total, count) override what the push reports
         (the face check reports its outcome code rather than the end status)."""
-        ended = self._ended or self.session.ended
+        ended = self._ended or self.session.end
         if ended is None:  # pragma: no cover - callers end the session first
             raise RuntimeError(f"{self.label} has not ended")
         sealed = ended.sealed(sha256, size)

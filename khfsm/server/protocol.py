@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from khfsm.registry import FACE_TASK
+from khfsm.domain.face import TASK as FACE_TASK
 
 # The task number repeated four times (the original's numbering, not the 3XY exercise digit).
 PUSH_CODES: dict[str, int] = {
