@@ -49,6 +49,8 @@ class BenchReferenceExercise:
 
     task: str = "bench-reference"
     rules_version: str = "bench-1"
+    code_digit: int = 9
+    push_code: int = 9999
 
     @property
     def faults(self) -> Mapping[int, str]:

@@ -41,17 +41,18 @@ from exercises.common.levels import per_level
 from exercises.common.rules import Presence, forbidden, is_standing
 from exercises.common.timers import Streak
 from exercises.pullup import chin_over_hands, hands_position
-from khfsm.domain.codes import EXERCISE_DIGITS, VALID, fault_code
+from khfsm.domain.codes import VALID, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
 
 TASK = "armhang"
 RULES_VERSION = "armhang-1"
-_X = EXERCISE_DIGITS[TASK]
+CODE_DIGIT = 6  # X of its 3XY fault codes
+PUSH_CODE = 6666  # prefixes its pushes when the tablet numbers its frames
 
-CHIN_BELOW_BAR = fault_code(_X, 1)  # 361
-ARMS_STRAIGHTENED = fault_code(_X, 2)  # 362
+CHIN_BELOW_BAR = fault_code(CODE_DIGIT, 1)  # 361
+ARMS_STRAIGHTENED = fault_code(CODE_DIGIT, 2)  # 362
 
 FAULTS: Mapping[int, str] = {
     CHIN_BELOW_BAR: "hold ended: chin sank below the bar",
@@ -117,6 +118,8 @@ class Armhang:
     task = TASK
     rules_version = RULES_VERSION
     faults = FAULTS
+    code_digit = CODE_DIGIT
+    push_code = PUSH_CODE
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()

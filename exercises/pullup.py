@@ -34,18 +34,19 @@ from exercises.common.geometry import ELBOW_L, ELBOW_R, HIP_L, HIP_R, Body, read
 from exercises.common.levels import per_level
 from exercises.common.rules import Presence, forbidden
 from exercises.common.timers import Streak
-from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
+from khfsm.domain.codes import fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
 
 TASK = "pullup"
 RULES_VERSION = "pullup-1"
-_X = EXERCISE_DIGITS[TASK]
+CODE_DIGIT = 3  # X of its 3XY fault codes
+PUSH_CODE = 4444  # prefixes its pushes when the tablet numbers its frames
 
-CHIN_NOT_OVER_BAR = fault_code(_X, 1)  # 331
-NOT_FROM_HANG = fault_code(_X, 2)  # 332
-KIPPING = fault_code(_X, 3)  # 333
+CHIN_NOT_OVER_BAR = fault_code(CODE_DIGIT, 1)  # 331
+NOT_FROM_HANG = fault_code(CODE_DIGIT, 2)  # 332
+KIPPING = fault_code(CODE_DIGIT, 3)  # 333
 
 FAULTS: Mapping[int, str] = {
     CHIN_NOT_OVER_BAR: "chin not over the bar",
@@ -137,6 +138,8 @@ class Pullup:
     task = TASK
     rules_version = RULES_VERSION
     faults = FAULTS
+    code_digit = CODE_DIGIT
+    push_code = PUSH_CODE
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()

@@ -46,18 +46,19 @@ from exercises.common.geometry import (
 from exercises.common.levels import per_level
 from exercises.common.rules import Presence, forbidden, is_standing
 from exercises.common.timers import Streak
-from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
+from khfsm.domain.codes import fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
 
 TASK = "pushup"
 RULES_VERSION = "pushup-1"
-_X = EXERCISE_DIGITS[TASK]
+CODE_DIGIT = 1  # X of its 3XY fault codes
+PUSH_CODE = 2222  # prefixes its pushes when the tablet numbers its frames
 
-NOT_LOW_ENOUGH = fault_code(_X, 1)  # 311
-NOT_LOCKED_OUT = fault_code(_X, 2)  # 312
-BODY_NOT_STRAIGHT = fault_code(_X, 3)  # 313
+NOT_LOW_ENOUGH = fault_code(CODE_DIGIT, 1)  # 311
+NOT_LOCKED_OUT = fault_code(CODE_DIGIT, 2)  # 312
+BODY_NOT_STRAIGHT = fault_code(CODE_DIGIT, 3)  # 313
 
 FAULTS: Mapping[int, str] = {
     NOT_LOW_ENOUGH: "not low enough: bend the elbows to 90 degrees",
@@ -152,6 +153,8 @@ class Pushup:
     task = TASK
     rules_version = RULES_VERSION
     faults = FAULTS
+    code_digit = CODE_DIGIT
+    push_code = PUSH_CODE
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()

@@ -35,19 +35,20 @@ from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, read_b
 from exercises.common.levels import per_level
 from exercises.common.rules import Presence, forbidden, is_standing
 from exercises.common.timers import Streak
-from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
+from khfsm.domain.codes import fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
 
 TASK = "situp"
 RULES_VERSION = "situp-1"
-_X = EXERCISE_DIGITS[TASK]
+CODE_DIGIT = 2  # X of its 3XY fault codes
+PUSH_CODE = 3333  # prefixes its pushes when the tablet numbers its frames
 
-NOT_UP_ENOUGH = fault_code(_X, 1)  # 321
-NOT_DOWN = fault_code(_X, 2)  # 322
-HANDS_OFF_HEAD = fault_code(_X, 3)  # 323
-KNEES_NOT_BENT = fault_code(_X, 4)  # 324
+NOT_UP_ENOUGH = fault_code(CODE_DIGIT, 1)  # 321
+NOT_DOWN = fault_code(CODE_DIGIT, 2)  # 322
+HANDS_OFF_HEAD = fault_code(CODE_DIGIT, 3)  # 323
+KNEES_NOT_BENT = fault_code(CODE_DIGIT, 4)  # 324
 
 FAULTS: Mapping[int, str] = {
     NOT_UP_ENOUGH: "did not sit up far enough: elbows to the knees",
@@ -147,6 +148,8 @@ class Situp:
     task = TASK
     rules_version = RULES_VERSION
     faults = FAULTS
+    code_digit = CODE_DIGIT
+    push_code = PUSH_CODE
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()

@@ -34,18 +34,19 @@ from exercises.common.geometry import KNEE_L, KNEE_R, Body, Triple, read_body, r
 from exercises.common.levels import per_level
 from exercises.common.rules import LYING_MIN_DEG, Presence, forbidden
 from exercises.common.timers import Streak
-from khfsm.domain.codes import EXERCISE_DIGITS, fault_code
+from khfsm.domain.codes import fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
 
 TASK = "squat"
 RULES_VERSION = "squat-1"
-_X = EXERCISE_DIGITS[TASK]
+CODE_DIGIT = 4  # X of its 3XY fault codes
+PUSH_CODE = 5555  # prefixes its pushes when the tablet numbers its frames
 
-NOT_DEEP_ENOUGH = fault_code(_X, 1)  # 341
-NOT_STOOD_UP = fault_code(_X, 2)  # 342
-LEANED_FORWARD = fault_code(_X, 3)  # 343
+NOT_DEEP_ENOUGH = fault_code(CODE_DIGIT, 1)  # 341
+NOT_STOOD_UP = fault_code(CODE_DIGIT, 2)  # 342
+LEANED_FORWARD = fault_code(CODE_DIGIT, 3)  # 343
 
 FAULTS: Mapping[int, str] = {
     NOT_DEEP_ENOUGH: "not deep enough: thighs to parallel",
@@ -145,6 +146,8 @@ class Squat:
     task = TASK
     rules_version = RULES_VERSION
     faults = FAULTS
+    code_digit = CODE_DIGIT
+    push_code = PUSH_CODE
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()

@@ -34,15 +34,16 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 import khfsm
 from khfsm.domain.errors import DomainError
+from khfsm.domain.face import FACE_CHECK
 from khfsm.domain.machine import State
-from khfsm.registry import FACE_TASK, installed_exercises
+from khfsm.registry import get_task, installed_tasks
 from khfsm.server import protocol
 from khfsm.server.context import FaceLoader, LaneContext
 from khfsm.server.lane import Lane
-from khfsm.server.lanes import LaneRegistry, Prepare
+from khfsm.server.lanes import LaneKind, LaneRegistry
 from khfsm.server.monitor import LoopMonitor
 from khfsm.server.paths import MediaRoot, PathRefused
-from khfsm.server.protocol import ExercisePrepare, FacePrepare, FaceStart, Request, RequestError
+from khfsm.server.protocol import ExercisePrepare, FacePrepare, Request, RequestError
 from khfsm.server.push import Push
 from khfsm.server.sources import use_ffmpeg_capture_options
 from khfsm.settings import Settings
@@ -59,7 +60,7 @@ POSE_MODELS = ("pose_detection", "pose_landmark")
 FACE_MODEL_PREFIX = "face_"
 
 
-def model_hashes(directory: Path | None, wanted: Any) -> dict[str, str]:
+def _manifest_hashes(directory: Path | None, wanted: Any) -> dict[str, str]:
     """Model file -> sha256 from the manifest, for the models `wanted(name)` selects; empty
     when there is no manifest (the session then records no hashes)."""
     from khfsm.vision.manifest import load_manifest
@@ -71,14 +72,11 @@ def model_hashes(directory: Path | None, wanted: Any) -> dict[str, str]:
     return {entry.file: entry.sha256 for name, entry in manifest.items() if wanted(name)}
 
 
-def preparers() -> dict[str, Prepare]:
-    """Task -> how to prepare its lane: every installed exercise, and the face check."""
-    from khfsm.server.face import prepare_face
-    from khfsm.server.pipeline import prepare_exercise
+def served_kinds() -> dict[str, LaneKind]:
+    """Task -> its kind of lane, for the newest release of every installed task."""
+    from khfsm.server.kinds import lane_kinds
 
-    table: dict[str, Prepare] = dict.fromkeys(installed_exercises(), prepare_exercise)
-    table[FACE_TASK] = prepare_face
-    return table
+    return lane_kinds({name: get_task(name) for name in installed_tasks()})
 
 
 class Site:
@@ -136,7 +134,7 @@ class Site:
         from khfsm.vision.pose import load_pose_models
 
         settings = self.settings
-        lane_kinds = preparers()
+        lane_kinds = served_kinds()
         use_ffmpeg_capture_options(settings.ffmpeg_capture_options)
         self.media.root.mkdir(parents=True, exist_ok=True)
         url = settings.resolved_database_url
@@ -191,8 +189,10 @@ class Site:
             pose=pose,
             task_group=task_group,
             face=FaceLoader(settings.inference_threads, settings.providers, directory),
-            pose_models=model_hashes(directory, lambda name: name in POSE_MODELS),
-            face_models=model_hashes(directory, lambda name: name.startswith(FACE_MODEL_PREFIX)),
+            pose_models=_manifest_hashes(directory, lambda name: name in POSE_MODELS),
+            face_models=_manifest_hashes(
+                directory, lambda name: name.startswith(FACE_MODEL_PREFIX)
+            ),
         )
 
     async def __aexit__(
@@ -246,7 +246,7 @@ class Site:
         a stream) the one whose vector `enrolled` holds (`khfsm face enroll`)?"""
         request = _validated(
             FacePrepare,
-            Task=FACE_TASK,
+            Task=FACE_CHECK.task,
             Op=protocol.Operation.PREPARE,
             CaptureID=capture_id,
             CapturePath=camera,
@@ -306,8 +306,7 @@ class LaneHandle:
         }
         if duration is not None:
             fields["Duration"] = duration
-        model = FaceStart if lane.task == FACE_TASK else Request
-        request = _validated(model, **fields)
+        request = _validated(self._registry.kind(lane.task).start_request, **fields)
         answer = _Answer()
         await self._registry.start(lane.key, request, answer)
         return await answer.wait()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from khfsm.registry import UnknownExercise, get_exercise, installed_versions, version_order
+from khfsm.registry import UnknownTask, get_exercise, installed_versions, version_order
 
 
 def test_versions_sort_by_release_number_not_text() -> None:
@@ -21,7 +21,7 @@ def test_new_sessions_get_the_newest_version_and_replay_gets_the_named_one() -> 
 
 
 def test_a_version_that_is_not_installed_is_named_in_the_error() -> None:
-    with pytest.raises(UnknownExercise, match=r"pushup rules 'pushup-0' are not installed"):
+    with pytest.raises(UnknownTask, match=r"pushup rules 'pushup-0' are not installed"):
         get_exercise("pushup", "pushup-0")
-    with pytest.raises(UnknownExercise, match=r"unknown Task 'curl'"):
+    with pytest.raises(UnknownTask, match=r"unknown Task 'curl'"):
         get_exercise("curl")

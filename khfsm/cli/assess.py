@@ -61,12 +61,12 @@ def assess(
     from rich.console import Console
 
     from khfsm.assess import AssessError, assess_video, probe_video
-    from khfsm.registry import UnknownExercise, get_exercise
+    from khfsm.registry import UnknownTask, get_exercise
 
     err = Console(stderr=True)
     try:
         exercise = get_exercise(task)
-    except UnknownExercise as error:
+    except UnknownTask as error:
         raise click.ClickException(str(error)) from error
     try:
         probe_video(video)
@@ -127,7 +127,7 @@ def _progress_bar(console: Any, video: str) -> Iterator[Callable[[int, int], Non
 def _report(
     session_id: str, summary: Any, exercise: Any, video: str, level: int, fps: float
 ) -> dict[str, Any]:
-    ended = summary.ended
+    ended = summary.end
     violation = summary.violation
     return {
         "session": session_id,

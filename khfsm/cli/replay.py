@@ -18,9 +18,10 @@ import click
 
 from khfsm.cli.db import database_url_option, open_store
 from khfsm.domain.events import Event, SessionPrepared
-from khfsm.domain.exercise import Exercise
+from khfsm.domain.face import outcome_of
 from khfsm.domain.fold import SessionSummary
 from khfsm.domain.replay import ReplayReport
+from khfsm.domain.task import Task
 
 
 class CannotCheck(click.ClickException):
@@ -44,16 +45,14 @@ def load_events(recorder: Any, session_id: str) -> list[Event]:
     return events
 
 
-def exercise_for(prepared: SessionPrepared, *, rescore: bool = False) -> Exercise | None:
+def task_for(prepared: SessionPrepared, *, rescore: bool = False) -> Task:
     """The rules to replay the session under: the very version it was judged by, or with
-    `rescore` the newest installed; None for the face check, which has none."""
-    from khfsm.registry import FACE_TASK, UnknownExercise, get_exercise
+    `rescore` the newest installed."""
+    from khfsm.registry import UnknownTask, get_task
 
-    if prepared.task == FACE_TASK:
-        return None
     try:
-        return get_exercise(prepared.task, None if rescore else prepared.rules_version)
-    except UnknownExercise as error:
+        return get_task(prepared.task, None if rescore else prepared.rules_version)
+    except UnknownTask as error:
         hint = "" if rescore else " (--rescore judges it under the installed rules)"
         raise CannotCheck(f"cannot replay this {prepared.task} session: {error}{hint}") from error
 
@@ -92,23 +91,32 @@ def run_replay(events: Sequence[Event], *, rescore: bool) -> ReplayReport:
 
     prepared = events[0]
     assert isinstance(prepared, SessionPrepared)
-    exercise = exercise_for(prepared, rescore=rescore)
+    task = task_for(prepared, rescore=rescore)
     try:
-        return replay(events, exercise, rescore=rescore)
+        return replay(events, task, rescore=rescore)
     except ReplayError as error:
         hint = "" if rescore else " (--rescore judges it under the installed rules)"
         raise CannotCheck(f"{error}{hint}") from error
 
 
 def outcome(summary: SessionSummary) -> dict[str, Any]:
-    ended = summary.ended
+    end = summary.end
+    face = summary.face
     return {
         "count": summary.count,
         "total": summary.total,
         "status": [list(rep.status) for rep in summary.reps],
-        "end_status": None if ended is None else ended.status,
-        "end_message": None if ended is None else ended.message,
+        "end_status": summary.end_status,
+        "end_message": None if end is None else end.message,
         "frames": summary.frames,
+        "outcome": summary.outcome,
+        "face": None
+        if face is None
+        else {
+            "outcome": int(outcome_of(face)),
+            "similarity": face.similarity,
+            "threshold": face.threshold,
+        },
     }
 
 
@@ -242,7 +250,7 @@ def _print_replay(
         ("count", recorded["count"], replayed["count"]),
         ("total", recorded["total"], replayed["total"]),
         ("status codes", _codes(recorded["status"]), _codes(replayed["status"])),
-        ("end status", _end(recorded), _end(replayed)),
+        ("outcome", _end(recorded), _end(replayed)),
         ("frames", recorded["frames"], replayed["frames"]),
     ]
     width = max(len(str(row[1])) for row in rows) + 2
@@ -257,6 +265,4 @@ def _codes(statuses: list[list[int]]) -> str:
 
 
 def _end(summary: dict[str, Any]) -> str:
-    if summary["end_status"] is None:
-        return "(not ended)"
-    return f"{summary['end_status']} {summary['end_message']}"
+    return str(summary["outcome"]) or "(not ended)"

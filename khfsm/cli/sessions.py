@@ -10,8 +10,11 @@ from typing import Any
 import click
 
 from khfsm.cli.db import database_url_option, open_store
+from khfsm.domain.fold import SessionSummary, fold
+from khfsm.domain.machine import State
 
-STATES = ("prepared", "running", "stopped", "violated")
+# The states a stored session can be in (it is stored from `prepared` on).
+STATES = tuple(state.value for state in State if state is not State.IDLE)
 
 
 class _Moment(click.ParamType):
@@ -84,17 +87,37 @@ def sessions(
             end_status=status if isinstance(status, int) else None,
             limit=limit,
         )
+        summaries = [summary_of(recorder, row) for row in rows]
     except StoreError as error:
         raise click.ClickException(str(error)) from error
     finally:
         recorder.close()
     if as_json:
-        click.echo(json.dumps([_as_dict(row) for row in rows], indent=2))
+        click.echo(
+            json.dumps([_as_dict(r, s) for r, s in zip(rows, summaries, strict=True)], indent=2)
+        )
         return
-    _print_table(rows)
+    _print_table(rows, summaries)
 
 
-def _as_dict(row: Any) -> dict[str, Any]:
+def summary_of(recorder: Any, row: Any) -> SessionSummary:
+    """The session's summary as the listing shows it: the stored columns, or for a task whose
+    result is not its counts (the face check: match / mismatch / no face and the similarity)
+    the fold of its stored events, which are few."""
+    from khfsm.domain.exercise import Exercise
+    from khfsm.registry import UnknownTask, get_task
+
+    try:
+        judges_reps = isinstance(get_task(row.task), Exercise)
+    except UnknownTask:
+        judges_reps = True  # a task no longer installed: its columns are all there is
+    if judges_reps or row.end_status is None:
+        return row.summary()
+    return fold(recorder.events(row.session_id))
+
+
+def _as_dict(row: Any, summary: SessionSummary) -> dict[str, Any]:
+    face = summary.face
     return {
         "session_id": row.session_id,
         "task": row.task,
@@ -109,37 +132,31 @@ def _as_dict(row: Any) -> dict[str, Any]:
         "total": row.total,
         "frames": row.frames,
         "events": row.events,
+        "outcome": summary.outcome,
+        "similarity": None if face is None else face.similarity,
     }
 
 
-def _print_table(rows: list[Any]) -> None:
+def _print_table(rows: list[Any], summaries: list[SessionSummary]) -> None:
     from rich.console import Console
     from rich.table import Table
-
-    from khfsm.domain.codes import EndStatus
 
     table = Table(title=f"{len(rows)} session(s)", title_justify="left")
     # The session id is what `khfsm replay` takes: never truncate it.
     table.add_column(
         "session", no_wrap=True, min_width=max((len(r.session_id) for r in rows), default=7)
     )
-    for column in ("task", "lane", "created", "state", "end", "count/total"):
+    for column in ("task", "lane", "created", "state", "outcome", "count/total"):
         table.add_column(column)
     table.add_column("frames", justify="right")
-    for row in rows:
-        end = ""
-        if row.end_status is not None:
-            try:
-                end = f"{row.end_status} {EndStatus(row.end_status).message}"
-            except ValueError:
-                end = str(row.end_status)
+    for row, summary in zip(rows, summaries, strict=True):
         table.add_row(
             row.session_id,
             row.task,
             str(row.capture_id),
             row.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             row.state,
-            end,
+            summary.outcome,
             f"{row.count}/{row.total}",
             str(row.frames),
         )

@@ -4,14 +4,17 @@
 |------|------------------------------------------------------------------|
 | 0    | valid repetition                                                 |
 | 3XY  | invalid repetition: X = exercise digit, Y = fault (see exercises)|
+| 0/1/2| the face check's outcome: match / mismatch / no usable face      |
 | -1   | stopped by the operator                                          |
 | -2   | time is up (normal end)                                          |
 | -3   | stopped due to unallowed motion                                  |
 | -4   | video source lost                                                |
 | -5   | internal error                                                   |
 
-Exercise digits: 1 pushup, 2 situp, 3 pullup, 4 squat, 6 armhang. Each exercise module
-declares its own 3XY faults with operator-facing messages; `fault_code` builds them.
+Each task declares its own digit X (`Task.code_digit`: 1 pushup, 2 situp, 3 pullup, 4 squat,
+6 armhang; a site's plug-in exercise picks a free one) and its own 3XY faults with
+operator-facing messages; `fault_code` builds them. The face check's outcome codes are
+declared by `khfsm.domain.face`.
 """
 
 from __future__ import annotations
@@ -42,8 +45,6 @@ END_MESSAGES: dict[EndStatus, str] = {
     EndStatus.SOURCE_LOST: "video source lost",
     EndStatus.INTERNAL_ERROR: "internal error",
 }
-
-EXERCISE_DIGITS: dict[str, int] = {"pushup": 1, "situp": 2, "pullup": 3, "squat": 4, "armhang": 6}
 
 
 def fault_code(exercise_digit: int, fault: int) -> int:

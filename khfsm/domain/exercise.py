@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from khfsm.domain.pose import Pose
+from khfsm.domain.task import Task
 
 LEVELS = range(1, 6)  # 5 = the standard exam; lower levels are more lenient
 
@@ -58,22 +59,13 @@ Verdict = RepJudged | MotionForbidden
 
 
 @runtime_checkable
-class Exercise(Protocol):
-    """What an exercise module exports as `EXERCISE`."""
+class Exercise(Task, Protocol):
+    """What an exercise module exports as `EXERCISE`: a task (`khfsm.domain.task.Task`) with
+    rules that judge repetitions from keypoints."""
 
     @property
-    def task(self) -> str:
-        """The tablet's Task name, e.g. "pushup"."""
-        ...
-
-    @property
-    def rules_version(self) -> str:
-        """Bumped whenever a change could alter a verdict; recorded in every session."""
-        ...
-
-    @property
-    def faults(self) -> Mapping[int, str]:
-        """3XY code -> short operator-facing message."""
+    def code_digit(self) -> int:
+        """X of its 3XY fault codes (1..9): an exercise always has one."""
         ...
 
     def initial_state(self, config: RulesConfig) -> Any: ...

@@ -1,10 +1,18 @@
-"""A session's state, counts and outcome as a pure fold over its events."""
+"""A session's state, counts and outcome: one pure evolution over its events.
+
+`evolve(summary, event)` is the only place that decides what an event does to a session's
+state and counts. The fold (`fold`), the store's summary columns (`khfsm.store.sql`) and the
+CLI's listing all go through it, so they cannot disagree about a session. The scalar fields
+(`state`, `end_status`, `count`, `total`, `frames`, `events`) evolve from the scalar fields
+alone: a summary rebuilt from the store's columns evolves exactly like the full one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from khfsm.domain.codes import EndStatus
 from khfsm.domain.events import (
     Event,
     FaceChecked,
@@ -16,28 +24,31 @@ from khfsm.domain.events import (
     SessionStarted,
     StopRequested,
 )
-from khfsm.domain.machine import State
+from khfsm.domain.face import describe as describe_face
+from khfsm.domain.machine import State, end_state
 
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     state: State = State.IDLE
-    prepared: SessionPrepared | None = None
-    started: bool = False
-    frames: int = 0
-    persons: int = 0  # frames in which somebody was found
+    end_status: int | None = None  # an EndStatus value once ended
     count: int = 0
     total: int = 0
+    frames: int = 0  # frames assessed
+    events: int = 0
+    # What only a fold over the whole stream knows (the store keeps none of it):
+    prepared: SessionPrepared | None = None
+    started: bool = False
+    persons: int = 0  # frames in which somebody was found
     reps: tuple[RepCounted, ...] = ()
     violation: MotionViolated | None = None
     stop_frame: int | None = None
     face: FaceChecked | None = None
-    ended: SessionEnded | None = None
-    events: int = 0
+    end: SessionEnded | None = None
 
     @property
-    def end_status(self) -> int | None:
-        return None if self.ended is None else self.ended.status
+    def ended(self) -> bool:
+        return self.end_status is not None
 
     @property
     def faults(self) -> dict[int, int]:
@@ -49,8 +60,27 @@ class SessionSummary:
                     tally[code] = tally.get(code, 0) + 1
         return tally
 
+    @property
+    def outcome(self) -> str:
+        """The result in words: a face check's match / mismatch / no face with the
+        similarity, otherwise the end status and its message ("" while it runs)."""
+        if self.face is not None:
+            return describe_face(self.face)
+        if self.end_status is None:
+            return ""
+        message = self.end.message if self.end is not None else end_message(self.end_status)
+        return f"{self.end_status} {message}"
 
-def apply(summary: SessionSummary, event: Event) -> SessionSummary:
+
+def end_message(status: int) -> str:
+    try:
+        return EndStatus(status).message
+    except ValueError:
+        return "unknown end status"
+
+
+def evolve(summary: SessionSummary, event: Event) -> SessionSummary:
+    """The summary after `event`; pure."""
     events = summary.events + 1
     match event:
         case SessionPrepared():
@@ -79,13 +109,23 @@ def apply(summary: SessionSummary, event: Event) -> SessionSummary:
         case FaceChecked():
             return replace(summary, face=event, events=events)
         case SessionEnded():
-            state = State.VIOLATED if summary.violation is not None else State.STOPPED
-            return replace(summary, state=state, ended=event, events=events)
+            # The end event carries the session's final counts: it is what the tablet saw.
+            return replace(
+                summary,
+                state=end_state(event.status),
+                end_status=event.status,
+                count=event.count,
+                total=event.total,
+                frames=event.frames,
+                end=event,
+                events=events,
+            )
     return replace(summary, events=events)
 
 
-def fold(events: Iterable[Event]) -> SessionSummary:
-    summary = SessionSummary()
+def fold(events: Iterable[Event], summary: SessionSummary | None = None) -> SessionSummary:
+    """`evolve` over `events`, from a fresh session or from `summary`."""
+    summary = summary if summary is not None else SessionSummary()
     for event in events:
-        summary = apply(summary, event)
+        summary = evolve(summary, event)
     return summary

@@ -13,6 +13,7 @@ from typing import Any
 
 from transitions import Machine, MachineError
 
+from khfsm.domain.codes import EndStatus
 from khfsm.domain.errors import IllegalTransition
 
 
@@ -34,6 +35,13 @@ class Trigger(StrEnum):
 
 
 ENDED = frozenset({State.STOPPED, State.VIOLATED})
+
+
+def end_state(status: int) -> State:
+    """The state a session ends in with end status `status`: -3 is the end the `violate`
+    trigger makes, every other end is `stopped`."""
+    return State.VIOLATED if status == EndStatus.UNALLOWED_MOTION else State.STOPPED
+
 
 # [trigger, source(s), destination]: the whole life of a session in one table. `stop` on an
 # ended session is a reflexive transition: stop is idempotent.

@@ -10,22 +10,13 @@ under different rules is a mismatch to report, unless the caller explicitly asks
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from khfsm.domain.errors import DomainError
-from khfsm.domain.events import (
-    Event,
-    FaceChecked,
-    FrameObserved,
-    SessionEnded,
-    SessionPrepared,
-    SessionStarted,
-    SourceFailed,
-    StopRequested,
-)
-from khfsm.domain.exercise import Exercise
+from khfsm.domain.events import Event, FrameObserved, SessionEnded, SessionPrepared
 from khfsm.domain.fold import SessionSummary, fold
-from khfsm.domain.session import Session
+from khfsm.domain.run import run_session
+from khfsm.domain.task import Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,38 +52,13 @@ class ReplayError(DomainError):
     pass
 
 
-def rederive(events: Sequence[Event], exercise: Exercise | None) -> list[Event]:
+def rederive(events: Sequence[Event], task: Task) -> list[Event]:
     """Run the recorded inputs of `events` through a fresh session; returns the new stream."""
     if not events or not isinstance(events[0], SessionPrepared):
         raise ReplayError("a session stream must begin with SessionPrepared")
-    session = Session(exercise, who=f"capture {events[0].capture_id}")
-    produced: list[Event] = []
-    recorded_end: SessionEnded | None = None
-    for event in events:
-        match event:
-            case SessionPrepared():
-                produced += session.prepare(event)
-            case SessionStarted():
-                produced += session.start(event)
-            case FrameObserved():
-                if session.machine.ended:
-                    produced.append(event)  # a recorded frame after the end: keep, to compare
-                else:
-                    produced += session.observe(event)
-            case StopRequested():
-                produced += session.request_stop(event)
-            case SourceFailed():
-                produced += session.fail(event)
-            case FaceChecked():
-                produced.append(event)
-            case SessionEnded():
-                recorded_end = event
-            case _:
-                pass  # derived events are re-derived, not copied
-    if exercise is None and recorded_end is not None:
-        # Sessions without rules (the face check) record their own end: carry it over.
-        produced.append(recorded_end.without_evidence())
+    produced = run_session(task, events, who=f"capture {events[0].capture_id}")
     # The evidence fields are the recording's, not the rules': carry them over for comparison.
+    recorded_end = next((e for e in reversed(events) if isinstance(e, SessionEnded)), None)
     if recorded_end is not None:
         produced = [
             e.sealed(recorded_end.video_sha256, recorded_end.video_bytes)
@@ -112,10 +78,8 @@ def first_divergence(expected: Sequence[Event], got: Sequence[Event]) -> Diverge
     return None
 
 
-def replay(
-    events: Sequence[Event], exercise: Exercise | None, *, rescore: bool = False
-) -> ReplayReport:
-    """Compare a stored stream with what `exercise` derives from its inputs.
+def replay(events: Sequence[Event], task: Task, *, rescore: bool = False) -> ReplayReport:
+    """Compare a stored stream with what `task` derives from its inputs.
 
     Raises `ReplayError` when the recorded rules version differs from the installed one,
     unless `rescore` is set: then the comparison is made anyway and reported as a re-score.
@@ -123,7 +87,7 @@ def replay(
     if not events or not isinstance(events[0], SessionPrepared):
         raise ReplayError("a session stream must begin with SessionPrepared")
     prepared = events[0]
-    installed = exercise.rules_version if exercise is not None else prepared.rules_version
+    installed = task.rules_version
     if installed != prepared.rules_version and not rescore:
         raise ReplayError(
             f"session was judged under {prepared.task} rules {prepared.rules_version}, "
@@ -135,7 +99,7 @@ def replay(
     source = list(events)
     if rescore:
         source[0] = _with_rules_version(prepared, installed)
-    produced = rederive(source, exercise)
+    produced = rederive(source, task)
     divergence = first_divergence(source, produced)
     return ReplayReport(
         identical=divergence is None,
@@ -149,8 +113,6 @@ def replay(
 
 
 def _with_rules_version(prepared: SessionPrepared, version: str) -> SessionPrepared:
-    from dataclasses import replace
-
     return replace(prepared, rules_version=version)
 
 

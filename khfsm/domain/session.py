@@ -1,8 +1,11 @@
-"""The session aggregate: the state machine, the exercise's rules and the running fold.
+"""The session aggregate: the state machine, the task's rules and the running counts.
 
 Every command takes an *input* event (what the outside world observed or asked) and returns
 the events to append: the input itself followed by whatever the rules derive from it. The
 live pipeline and `replay` both drive this class, so a stored stream re-derives bit for bit.
+
+The task decides which inputs a session accepts: an exercise (`Exercise`) judges frames, the
+face check (`FaceCheck`) judges one `FaceChecked`; stop and failure end either.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from khfsm.domain.codes import EndStatus
 from khfsm.domain.errors import DomainError
 from khfsm.domain.events import (
     Event,
+    FaceChecked,
     FrameObserved,
     MotionViolated,
     RepCounted,
@@ -24,11 +28,15 @@ from khfsm.domain.events import (
     StopRequested,
 )
 from khfsm.domain.exercise import Exercise, MotionForbidden, RepJudged, RulesConfig, Verdict
+from khfsm.domain.face import FaceCheck
 from khfsm.domain.machine import SessionMachine, State, Trigger
+from khfsm.domain.task import Task
 
 
 @dataclass(frozen=True, slots=True)
 class Progress:
+    """How far a running session has come: its counts and the frames assessed."""
+
     count: int = 0
     total: int = 0
     frames: int = 0  # frames assessed so far
@@ -37,32 +45,36 @@ class Progress:
 class Session:
     """One test of one lane, from prepare to its end."""
 
-    def __init__(self, exercise: Exercise | None, who: str = "the session") -> None:
-        self.exercise = exercise
+    def __init__(self, task: Task, who: str = "the session") -> None:
+        self.task = task
         self.machine = SessionMachine(who)
         self.prepared: SessionPrepared | None = None
         self.config: RulesConfig | None = None
         self.progress = Progress()
-        self.ended: SessionEnded | None = None
+        self.end: SessionEnded | None = None  # the event that ended it, once it has
         self._rules_state: object = None
 
     @property
     def state(self) -> State:
         return self.machine.current
 
+    @property
+    def ended(self) -> bool:
+        return self.machine.ended
+
     # -- commands ---------------------------------------------------------------------------
 
     def prepare(self, event: SessionPrepared) -> list[Event]:
         self.machine.fire(Trigger.PREPARE)
         self.prepared = event
-        if self.exercise is not None:
+        if isinstance(self.task, Exercise):
             self.config = RulesConfig(
                 level=event.level,
                 fps=event.fps,
                 frame_width=event.frame_width,
                 frame_height=event.frame_height,
             )
-            self._rules_state = self.exercise.initial_state(self.config)
+            self._rules_state = self.task.initial_state(self.config)
         return [event]
 
     def start(self, event: SessionStarted) -> list[Event]:
@@ -116,19 +128,22 @@ class Session:
             *self._end_if_running(Trigger.FAIL, status, event.message),
         ]
 
-    def end_without_rules(self, status: EndStatus, message: str = "") -> list[Event]:
-        """End a session that has no rules (the face check) once its work is recorded."""
-        trigger = Trigger.TIME_UP if status is EndStatus.TIME_UP else Trigger.STOP
-        if status in (EndStatus.SOURCE_LOST, EndStatus.INTERNAL_ERROR):
-            trigger = Trigger.FAIL
-        return self._end(trigger, status, message)
+    def check_face(self, event: FaceChecked) -> list[Event]:
+        """The face check's one result; the check ends normally (-2) with its message."""
+        if not isinstance(self.task, FaceCheck):
+            raise DomainError(f"{self.machine.who} is a {self.task.task} test, not a face check")
+        if self.state is not State.RUNNING:
+            raise DomainError(f"{self.machine.who} is {self.state.value}; no face is checked")
+        return [event, *self._end(Trigger.TIME_UP, EndStatus.TIME_UP, event.message)]
 
     # -- helpers ----------------------------------------------------------------------------
 
     def _rules(self) -> tuple[Exercise, RulesConfig]:
-        if self.exercise is None or self.config is None:
-            raise DomainError(f"{self.machine.who} has no exercise rules")
-        return self.exercise, self.config
+        if not isinstance(self.task, Exercise) or self.config is None:
+            raise DomainError(
+                f"{self.machine.who} is a {self.task.task} test; it assesses no frames"
+            )
+        return self.task, self.config
 
     def _prepared(self) -> SessionPrepared:
         if self.prepared is None:
@@ -136,9 +151,11 @@ class Session:
         return self.prepared
 
     def _finish_rules(self, frame: int) -> list[Event]:
-        if self.exercise is None or self.config is None or self.state is not State.RUNNING:
+        if not isinstance(self.task, Exercise) or self.config is None:
             return []
-        return self._apply_verdicts(self.exercise.finish(self.config, self._rules_state, frame))
+        if self.state is not State.RUNNING:
+            return []
+        return self._apply_verdicts(self.task.finish(self.config, self._rules_state, frame))
 
     def _apply_verdicts(self, verdicts: Sequence[Verdict]) -> list[Event]:
         events: list[Event] = []
@@ -190,11 +207,11 @@ class Session:
         return [self._ended(status, message)]
 
     def _ended(self, status: EndStatus, message: str = "") -> SessionEnded:
-        self.ended = SessionEnded(
+        self.end = SessionEnded(
             status=int(status),
             message=message or status.message,
             frames=self.progress.frames,
             count=self.progress.count,
             total=self.progress.total,
         )
-        return self.ended
+        return self.end

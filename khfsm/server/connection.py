@@ -23,7 +23,6 @@ import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from khfsm.domain.errors import DomainError
-from khfsm.registry import get_exercise
 from khfsm.server import protocol
 from khfsm.server.lane import Reply
 from khfsm.server.lanes import LaneRegistry
@@ -58,7 +57,7 @@ class Subscriber:
         self.outbox.put(self.encode(push), droppable=not push.final)
 
     def encode(self, push: Push) -> str:
-        return protocol.encode_push(protocol.push_body(push), self.framing)
+        return protocol.encode_push(protocol.push_body(push), self.framing, push.push_code)
 
 
 class TabletConnection:
@@ -127,7 +126,7 @@ class TabletConnection:
             return
         capture_id, task, op = incoming.echo()
         try:
-            request = protocol.parse_request(incoming, check_task=get_exercise)
+            request = protocol.parse_request(incoming, self.registry.kind)
         except RequestError as error:
             self._reply_error(incoming.framing, capture_id, task, op, str(error))
             return

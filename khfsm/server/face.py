@@ -43,8 +43,8 @@ import numpy as np
 import khfsm
 from khfsm.domain.codes import EndStatus
 from khfsm.domain.events import FaceChecked, SessionEnded, SessionPrepared
+from khfsm.domain.face import FACE_CHECK, FaceOutcome
 from khfsm.domain.session import Session
-from khfsm.registry import FACE_TASK
 from khfsm.server.camera import Camera, CameraError
 from khfsm.server.context import LaneContext
 from khfsm.server.lane import INTERNAL_ERROR_MESSAGE, Lane, Outcome, Reply, lane_name
@@ -60,13 +60,13 @@ log = logging.getLogger(__name__)
 
 EMBEDDING_SIZE = 192
 FACES_DIR = "faces"
-MATCH, MISMATCH, NO_FACE = 0, 1, 2
-RULES_VERSION = "face-1"
+FACE_TASK = FACE_CHECK.task
+MATCH, MISMATCH, NO_FACE = FaceOutcome.MATCH, FaceOutcome.MISMATCH, FaceOutcome.NO_FACE
 
 
 @dataclass(frozen=True, slots=True)
 class FaceResult:
-    code: int  # MATCH, MISMATCH or NO_FACE
+    code: FaceOutcome
     event: FaceChecked
 
 
@@ -101,8 +101,8 @@ async def prepare_face(ctx: LaneContext, request: Request, recordings: Recording
         await check_photo(ctx, source)
     else:
         await probe_camera(ctx, source)
-    analyzer = await ctx.face.get()
-    session = Session(None, who=who)
+    await ctx.face.get()  # the face model loads now: a missing model fails the prepare
+    session = Session(FACE_CHECK, who=who)
     events = session.prepare(
         SessionPrepared(
             task=FACE_TASK,
@@ -113,7 +113,7 @@ async def prepare_face(ctx: LaneContext, request: Request, recordings: Recording
             source=source.display,
             video_path="",
             engine_version=khfsm.__version__,
-            rules_version=f"{RULES_VERSION} threshold {analyzer.threshold:g}",
+            rules_version=FACE_CHECK.rules_version,  # the threshold is in FaceChecked
             models=dict(ctx.face_models),
             prepared_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
@@ -156,8 +156,7 @@ class FaceLane(Lane):
 
     async def work(self) -> None:
         result = self._result = await self._check()
-        self.apply([result.event])
-        self.apply(self.session.end_without_rules(EndStatus.TIME_UP, result.event.message))
+        self.apply(self.session.check_face(result.event))
 
     def failure(self, error: Exception) -> tuple[EndStatus, str]:
         if isinstance(error, CameraError):
@@ -186,7 +185,7 @@ class FaceLane(Lane):
             return super().outcome(sealed)
         event = result.event
         return Outcome(
-            (result.code,),
+            (int(result.code),),
             1,
             1 if result.code == MATCH else 0,
             event.message,

@@ -266,6 +266,7 @@ class Lane(ABC):
             task=self.task,
             capture_id=self.capture_id,
             session=self.session_id,
+            push_code=self.session.task.push_code,
             final=final,
             details=dict(details or {}),
         )
@@ -274,7 +275,7 @@ class Lane(ABC):
 
     def apply(self, events: list[Event]) -> None:
         """Store `events` and push reps. The session's `SessionEnded` is not stored here:
-        `Session.ended` holds it until the evidence is sealed into it."""
+        `Session.end` holds it until the evidence is sealed into it."""
         ready: list[Event] = []
         for event in events:
             if isinstance(event, SessionEnded):
@@ -335,7 +336,7 @@ class Lane(ABC):
 
     async def _seal_and_push(self, evidence: Evidence | None) -> None:
         """Store the sealed end durably, then send the final push (exactly once)."""
-        ended = self.session.ended
+        ended = self.session.end
         if ended is None:  # pragma: no cover - run() ends the session first
             raise RuntimeError(f"{self.label} has not ended")
         sha256, size = (evidence.sha256, evidence.size) if evidence else (None, None)

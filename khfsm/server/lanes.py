@@ -10,13 +10,14 @@ push to a tablet that reconnects.
 
 Requests for one key are carried out in arrival order (a lock per key), requests for
 different keys concurrently, so a slow camera on one lane does not hold up the others. The
-registry knows no kind of task: the site gives it a task -> prepare map, and each prepare
-function builds its own kind of lane.
+registry knows no kind of task: the site gives it a task -> `LaneKind` map (built by
+`khfsm.server.kinds`), and each kind's prepare function builds its own kind of lane.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -39,12 +40,21 @@ class Recordings(Protocol):
 Prepare = Callable[[LaneContext, Request, Recordings], Awaitable[Lane]]
 
 
+@dataclass(frozen=True, slots=True)
+class LaneKind:
+    """How the server serves one task: the requests it takes and how its lane is prepared."""
+
+    prepare_request: type[Request]
+    start_request: type[Request]
+    prepare: Prepare
+
+
 class LaneRegistry:
     """Every lane of the site, and the requests that drive them."""
 
-    def __init__(self, ctx: LaneContext, preparers: Mapping[str, Prepare]) -> None:
+    def __init__(self, ctx: LaneContext, kinds: Mapping[str, LaneKind]) -> None:
         self.ctx = ctx
-        self.preparers = dict(preparers)
+        self.kinds = dict(kinds)
         self.lanes: dict[LaneKey, Lane] = {}
         self._locks: dict[LaneKey, anyio.Lock] = {}
 
@@ -53,6 +63,14 @@ class LaneRegistry:
         for lane in self.lanes.values():
             tally[lane.session.state.value] += 1
         return tally
+
+    def kind(self, task: str) -> LaneKind:
+        """How `task` is served; `RequestError` naming the served tasks if it is not."""
+        kind = self.kinds.get(task)
+        if kind is None:
+            known = ", ".join(sorted(self.kinds)) or "none installed"
+            raise RequestError(f"unknown Task {task!r}; this server knows: {known}")
+        return kind
 
     def _lock(self, key: LaneKey) -> anyio.Lock:
         return self._locks.setdefault(key, anyio.Lock())
@@ -66,11 +84,7 @@ class LaneRegistry:
             lane = self.lanes.get(key)
             if lane is not None and not lane.session_over:
                 raise RequestError(refusal(Trigger.PREPARE, lane.session.state, lane_name(*key)))
-            prepare = self.preparers.get(request.Task)
-            if prepare is None:
-                known = ", ".join(sorted(self.preparers)) or "none installed"
-                raise RequestError(f"unknown Task {request.Task!r}; this server knows: {known}")
-            new = await prepare(self.ctx, request, self)
+            new = await self.kind(request.Task).prepare(self.ctx, request, self)
             if listener is not None:
                 new.subscribe(listener)
             self.lanes[key] = new

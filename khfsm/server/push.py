@@ -22,6 +22,7 @@ class Push:
     task: str
     capture_id: int
     session: str  # the session id
+    push_code: int  # the task's push code (a numbered tablet frame's prefix, 2222 for pushup)
     final: bool = False  # the lane's last push: the session has ended and is stored
     # Keys the wire push carries after the fixed ones, in this order ("frames", the face
     # check's "similarity" and "threshold", a status reply's "state").

@@ -19,6 +19,8 @@ from datetime import datetime
 
 from khfsm.domain.codec import GENESIS_HASH, CodecError, EventRecord, chain_hash, decode
 from khfsm.domain.events import Event
+from khfsm.domain.fold import SessionSummary
+from khfsm.domain.machine import State
 
 
 class StoreError(Exception):
@@ -72,6 +74,17 @@ class SessionRow:
     total: int
     frames: int
     events: int  # number of stored events (= the next sequence number)
+
+    def summary(self) -> SessionSummary:
+        """The summary these columns hold (the scalar fields of the evolved summary)."""
+        return SessionSummary(
+            state=State(self.state),
+            end_status=self.end_status,
+            count=self.count,
+            total=self.total,
+            frames=self.frames,
+            events=self.events,
+        )
 
 
 @dataclass(frozen=True, slots=True)

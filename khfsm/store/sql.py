@@ -18,16 +18,8 @@ from sqlalchemy import Engine, Row, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from khfsm.domain.codec import GENESIS_HASH, CodecError, EventRecord, chain_hash, encode
-from khfsm.domain.codes import EndStatus
-from khfsm.domain.events import (
-    Event,
-    FrameObserved,
-    RepCounted,
-    SessionEnded,
-    SessionPrepared,
-    SessionStarted,
-)
-from khfsm.domain.machine import State
+from khfsm.domain.events import Event, SessionPrepared
+from khfsm.domain.fold import SessionSummary, fold
 from khfsm.store import schema
 from khfsm.store.engine import DEFAULT_BUSY_TIMEOUT_MS, WRITE, create_store_engine
 from khfsm.store.recorder import (
@@ -62,22 +54,25 @@ class SqlRecorder(EventRecorder):
         _check_session_id(session_id)
         records = _encode_batch(session_id, first_seq, events)
         now = datetime.now(UTC)
-        changes = _summary_changes(first_seq, events, now)
         try:
             with self._writing() as connection:
                 if first_seq == 0:
                     prepared = events[0]
                     assert isinstance(prepared, SessionPrepared)  # checked by _encode_batch
-                    connection.execute(
-                        insert(_sessions), [_new_session(session_id, prepared, now) | changes]
-                    )
+                    row = _new_session(session_id, prepared, now) | _columns(fold(events), now)
+                    connection.execute(insert(_sessions), [row])
                     previous = GENESIS_HASH
                 else:
+                    stored = self._stored_summary(connection, session_id)
+                    if stored is None or stored.events != first_seq:
+                        raise SequenceConflict(self._conflict(connection, session_id, first_seq))
+                    # The stored count of events is the optimistic lock: a concurrent append
+                    # that moved it on since the read above makes this update match no row.
                     moved = connection.execute(
                         update(_sessions)
                         .where(_sessions.c.session_id == session_id)
                         .where(_sessions.c.events == first_seq)
-                        .values(**changes)
+                        .values(**_columns(fold(events, stored), now))
                     )
                     if moved.rowcount != 1:
                         raise SequenceConflict(self._conflict(connection, session_id, first_seq))
@@ -121,6 +116,11 @@ class SqlRecorder(EventRecorder):
             f"cannot append at seq {first_seq} to session {session_id}: the next seq is "
             f"{stored}, so this would be {kind}; nothing of the batch was stored"
         )
+
+    def _stored_summary(self, connection: Any, session_id: str) -> SessionSummary | None:
+        query = select(_sessions).where(_sessions.c.session_id == session_id)
+        row = connection.execute(query).first()
+        return None if row is None else _session_row(row).summary()
 
     def _hash_before(self, connection: Any, session_id: str, seq: int) -> str:
         previous = connection.execute(
@@ -330,32 +330,20 @@ def _new_session(session_id: str, prepared: SessionPrepared, now: datetime) -> d
         "fps": prepared.fps,
         "rules_version": prepared.rules_version,
         "created_at": now,
-        "state": State.PREPARED.value,
-        "end_status": None,
-        "count": 0,
-        "total": 0,
-        "frames": 0,
     }
 
 
-def _summary_changes(first_seq: int, events: Sequence[Event], now: datetime) -> dict[str, Any]:
-    """The summary columns a batch changes (a fold over just the batch)."""
-    changes: dict[str, Any] = {"events": first_seq + len(events), "updated_at": now}
-    for event in events:
-        match event:
-            case SessionStarted():
-                changes["state"] = State.RUNNING.value
-            case FrameObserved():
-                changes["frames"] = event.frame + 1
-            case RepCounted():
-                changes["count"], changes["total"] = event.count, event.total
-            case SessionEnded():
-                violated = event.status == EndStatus.UNALLOWED_MOTION
-                changes["state"] = (State.VIOLATED if violated else State.STOPPED).value
-                changes["end_status"] = event.status
-                changes["count"], changes["total"] = event.count, event.total
-                changes["frames"] = event.frames
-    return changes
+def _columns(summary: SessionSummary, now: datetime) -> dict[str, Any]:
+    """The summary columns of a session: the scalar fields of its evolved summary."""
+    return {
+        "state": summary.state.value,
+        "end_status": summary.end_status,
+        "count": summary.count,
+        "total": summary.total,
+        "frames": summary.frames,
+        "events": summary.events,
+        "updated_at": now,
+    }
 
 
 def _event_row(

@@ -33,6 +33,8 @@ class State:
 class ReferenceExercise:
     task = "reference"
     rules_version = "ref-1"
+    code_digit = 9  # 39Y: a digit no built-in exercise uses
+    push_code = 9999
     faults: ClassVar[dict[int, str]] = {FAULT_LOW: "wrist not raised high enough"}
 
     def initial_state(self, config: RulesConfig) -> State:

@@ -21,6 +21,7 @@ from khfsm.domain.events import (
     SessionStarted,
     StopRequested,
 )
+from khfsm.domain.face import FACE_CHECK
 from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
 from tests.server.conftest import SHARED, RunningServer, connect, decode_video
@@ -131,7 +132,7 @@ async def test_seed_trace_face_then_pushup(server: RunningServer) -> None:
     assert face_events[0].task == "FaceDetection"
     checked = face_events[2]
     assert isinstance(checked, FaceChecked) and checked.accepted and checked.filename == filename
-    assert replay(face_events, None).identical
+    assert replay(face_events, FACE_CHECK).identical
 
     events = await anyio.to_thread.run_sync(recorder.events, session_id)
     prepared, ended = events[0], events[-1]

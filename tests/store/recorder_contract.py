@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from khfsm.cli.main import cli
 from khfsm.domain.codec import GENESIS_HASH
 from khfsm.domain.events import Event, FrameObserved, RepCounted, SessionEnded
-from khfsm.registry import installed_versions
+from khfsm.registry import installed_tasks
 from khfsm.store import (
     EventRecorder,
     SequenceConflict,
@@ -65,9 +65,7 @@ class RecorderContract:
     @pytest.fixture
     def reference_registered(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # The reference rules stand in for an installed exercise plug-in for the CLI.
-        monkeypatch.setitem(
-            installed_versions(), REFERENCE.task, {REFERENCE.rules_version: REFERENCE}
-        )
+        monkeypatch.setitem(installed_tasks(), REFERENCE.task, {REFERENCE.rules_version: REFERENCE})
 
     # -- migrations ---------------------------------------------------------------------------
 

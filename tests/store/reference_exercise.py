@@ -39,6 +39,8 @@ class _State:
 class ReferenceExercise:
     task: str = "reference"
     rules_version: str = "reference-1"
+    code_digit: int = 9  # 39Y: a digit no built-in exercise uses
+    push_code: int = 9999
 
     @property
     def faults(self) -> Mapping[int, str]:
