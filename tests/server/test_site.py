@@ -3,6 +3,8 @@ the camera, a real SQLite store, nothing between the caller and the lanes but th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from khfsm.domain.machine import State
 from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
 from khfsm.settings import Settings
-from tests.server.conftest import CAMERA_GRACE_S, CLIP, decode_video
+from tests.server.conftest import CAMERA_GRACE_S, CLIP, REPO_ROOT, decode_video
 
 
 @pytest.fixture
@@ -123,3 +125,32 @@ async def test_a_site_must_be_open_to_prepare(site_settings: Settings) -> None:
         await khfsm.Site(site_settings).prepare(
             "pushup", camera="clip.mp4", duration=3, video="v.mp4"
         )
+
+
+def readme_example() -> str:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Embedding the engine (async API)", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_runs_and_counts_the_clips_first_push_up(
+    tmp_path: Path, videos: Path
+) -> None:
+    script = tmp_path / "count_pushups.py"
+    script.write_text(readme_example(), encoding="utf-8")
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "clip.mp4").symlink_to(videos / CLIP)
+    result = subprocess.run(
+        [sys.executable, str(script), str(media), "clip.mp4", "8"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "rep 1: status 0, 1 valid", result.stdout
+    assert lines[-1].startswith("ended: time is up; "), result.stdout
+    assert list((media / "video").glob("*.mp4")) and (media / "khfsm.sqlite").is_file()
