@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -60,7 +60,7 @@ POSE_MODELS = ("pose_detection", "pose_landmark")
 FACE_MODEL_PREFIX = "face_"
 
 
-def _manifest_hashes(directory: Path | None, wanted: Any) -> dict[str, str]:
+def _manifest_hashes(directory: Path | None, wanted: Callable[[str], bool]) -> dict[str, str]:
     """Model file -> sha256 from the manifest, for the models `wanted(name)` selects; empty
     when there is no manifest (the session then records no hashes)."""
     from khfsm.vision.manifest import load_manifest

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import cv2
@@ -148,7 +148,7 @@ class FaceLane(Lane):
 
     # -- the lane template's hooks --------------------------------------------------------
 
-    def on_start(self, request: Any, reply: Reply) -> None:
+    def on_start(self, request: Request | None, reply: Reply) -> None:
         if isinstance(request, FaceStart):
             self.duration = float(request.Duration)
         self._start_reply = reply

@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -41,16 +41,22 @@ from khfsm.domain.events import (
 from khfsm.domain.machine import State
 from khfsm.domain.session import Session
 from khfsm.server.context import LaneContext
+from khfsm.server.protocol import Request
 from khfsm.server.push import Push
 from khfsm.server.recording import Evidence
 
 log = logging.getLogger(__name__)
 
 LaneKey = tuple[str, int]  # (task, capture id): see `khfsm.server.lanes`
-Reply = Callable[..., None]  # reply(error="", **extra): answers one request, once
 STOP_ACK_WAIT_S = 3.0  # a stop is answered once the lane has finished, or after this long
 SHUTDOWN_MESSAGE = "the server shut down during the test"
 INTERNAL_ERROR_MESSAGE = "internal error in the server; see the server log"
+
+
+class Reply(Protocol):
+    """Answers one request, once: `error` empty for ok, `extra` fields for the answer."""
+
+    def __call__(self, error: str = "", **extra: Any) -> None: ...
 
 
 class Phase(StrEnum):
@@ -139,7 +145,7 @@ class Lane(ABC):
     async def work(self) -> None:
         """The task's own work, once the session runs; ends the session unless interrupted."""
 
-    def on_start(self, request: Any, reply: Reply) -> None:
+    def on_start(self, request: Request | None, reply: Reply) -> None:
         """The session has just started: answer `reply` (now, or later from `work`)."""
         log.info("%s: started", self.label)
         reply()
@@ -178,7 +184,7 @@ class Lane(ABC):
 
     # -- requests ---------------------------------------------------------------------------
 
-    async def start(self, request: Any, reply: Reply) -> None:
+    async def start(self, request: Request | None, reply: Reply) -> None:
         """Start the session; an illegal start is answered with the operator's message and
         changes nothing. `request` carries the task's start options, if it has any."""
         try:
