@@ -276,7 +276,7 @@ class LaneHandle:
 
     @property
     def task(self) -> str:
-        return self._lane.task
+        return self._lane.task_name
 
     @property
     def capture_id(self) -> int:
@@ -300,13 +300,13 @@ class LaneHandle:
         `duration` is the face check's time limit in seconds (default 10)."""
         lane = self._lane
         fields: dict[str, Any] = {
-            "Task": lane.task,
+            "Task": lane.task_name,
             "Op": protocol.Operation.START,
             "CaptureID": lane.capture_id,
         }
         if duration is not None:
             fields["Duration"] = duration
-        request = _validated(self._registry.kind(lane.task).start_request, **fields)
+        request = _validated(self._registry.kind(lane.task_name).start_request, **fields)
         answer = _Answer()
         await self._registry.start(lane.key, request, answer)
         return await answer.wait()

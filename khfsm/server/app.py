@@ -93,7 +93,7 @@ async def health(request: Request) -> JSONResponse:
 def lane_info(lane: Lane) -> dict[str, Any]:
     progress = lane.session.progress
     info: dict[str, Any] = {
-        "task": lane.task,
+        "task": lane.task_name,
         "capture_id": lane.capture_id,
         "session": lane.session_id,
         "state": lane.session.state.value,

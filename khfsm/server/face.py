@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 EMBEDDING_SIZE = 192
 FACES_DIR = "faces"
-FACE_TASK = FACE_CHECK.task
 MATCH, MISMATCH, NO_FACE = FaceOutcome.MATCH, FaceOutcome.MISMATCH, FaceOutcome.NO_FACE
 
 
@@ -105,7 +104,7 @@ async def prepare_face(ctx: LaneContext, request: Request, recordings: Recording
     session = Session(FACE_CHECK, who=who)
     events = session.prepare(
         SessionPrepared(
-            task=FACE_TASK,
+            task=FACE_CHECK.task,
             capture_id=request.CaptureID,
             level=0,
             fps=0.0,
@@ -138,7 +137,7 @@ class FaceLane(Lane):
         source: CameraSource,
         enrolled: np.ndarray,
     ) -> None:
-        super().__init__(ctx, FACE_TASK, capture_id, session)
+        super().__init__(ctx, capture_id, session)
         self.source = source
         self.enrolled = enrolled
         self.duration = 10.0

@@ -104,9 +104,8 @@ class Lane(ABC):
     """One session of one lane. The registry starts `run` in the site's task group at
     prepare; requests (`start`, `stop`, `status`) come from other tasks."""
 
-    def __init__(self, ctx: LaneContext, task: str, capture_id: int, session: Session) -> None:
+    def __init__(self, ctx: LaneContext, capture_id: int, session: Session) -> None:
         self.ctx = ctx
-        self.task = task
         self.capture_id = capture_id
         self.session = session
         self.session_id = uuid.uuid4().hex
@@ -119,16 +118,21 @@ class Lane(ABC):
         self._work_scope: anyio.CancelScope | None = None
 
     @property
+    def task_name(self) -> str:
+        """The tablet's Task, e.g. "pushup" (`session.task` is the task itself)."""
+        return self.session.task.task
+
+    @property
     def key(self) -> LaneKey:
-        return (self.task, self.capture_id)
+        return (self.task_name, self.capture_id)
 
     @property
     def who(self) -> str:
-        return lane_name(self.task, self.capture_id)
+        return lane_name(self.task_name, self.capture_id)
 
     @property
     def label(self) -> str:
-        return f"lane {self.task}/{self.capture_id} session {self.session_id[:12]}"
+        return f"lane {self.task_name}/{self.capture_id} session {self.session_id[:12]}"
 
     @property
     def session_over(self) -> bool:
@@ -269,7 +273,7 @@ class Lane(ABC):
             count=count,
             time=span,
             message=message,
-            task=self.task,
+            task=self.task_name,
             capture_id=self.capture_id,
             session=self.session_id,
             push_code=self.session.task.push_code,

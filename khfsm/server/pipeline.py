@@ -143,7 +143,7 @@ async def prepare_exercise(
         events = session.prepare(prepared)
     except ValueError as error:
         raise RequestError(str(error)) from None
-    lane = ExerciseLane(ctx, request.Task, request.CaptureID, session, source, video)
+    lane = ExerciseLane(ctx, request.CaptureID, session, source, video)
     lane.apply(events)
     log.info(
         "%s: prepared %s level %d, %d frames at %g fps (%g s), camera %s (%dx%d), video %s",
@@ -165,13 +165,12 @@ class ExerciseLane(Lane):
     def __init__(
         self,
         ctx: LaneContext,
-        task: str,
         capture_id: int,
         session: Session,
         source: CameraSource,
         video: Path,
     ) -> None:
-        super().__init__(ctx, task, capture_id, session)
+        super().__init__(ctx, capture_id, session)
         self.source = source
         self.video = video
         self.fps = session.prepared.fps if session.prepared else 20.0
