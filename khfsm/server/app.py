@@ -50,11 +50,11 @@ class ServerState:
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from khfsm.assess import model_hashes
         from khfsm.store.sql import open_recorder
         from khfsm.store.urls import is_sqlite, parse_url, redact
         from khfsm.store.writer import EventWriter
         from khfsm.vision.batching import PoseService
+        from khfsm.vision.manifest import pose_model_hashes
         from khfsm.vision.pose import load_pose_models
 
         media = MediaRoot.at(settings.resolved_media_root)
@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> Starlette:
                     pose=pose,
                     task_group=tg,
                     face=FaceLoader(settings.inference_threads, settings.providers),
-                    models=model_hashes(),
+                    models=pose_model_hashes(),
                 )
                 registry = LaneRegistry(ctx)
                 app.state.server = ServerState(
