@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from khfsm.store.sql import open_recorder
-        from khfsm.store.urls import is_sqlite, parse_url, redact
+        from khfsm.store.urls import is_sqlite, parse_url, redact_database_url
         from khfsm.store.writer import EventWriter
         from khfsm.vision.batching import PoseService
         from khfsm.vision.manifest import pose_model_hashes
@@ -93,12 +93,19 @@ def create_app(settings: Settings) -> Starlette:
                 )
                 registry = LaneRegistry(ctx)
                 app.state.server = ServerState(
-                    settings, registry, monitor, recorder, writer, pose, provider, redact(url)
+                    settings,
+                    registry,
+                    monitor,
+                    recorder,
+                    writer,
+                    pose,
+                    provider,
+                    redact_database_url(url),
                 )
                 log.info(
                     "khfsm %s ready: store %s, media root %s, inference on %s",
                     khfsm.__version__,
-                    redact(url),
+                    redact_database_url(url),
                     media.root,
                     provider,
                 )
