@@ -33,7 +33,7 @@ from khfsm.domain.pose import Pose
 from khfsm.domain.replay import replay
 from khfsm.domain.session import Session
 from khfsm.store import EventRecorder, open_recorder
-from khfsm.store.urls import parse_url, redact
+from khfsm.store.urls import parse_url, redact_database_url
 
 FPS = 20.0
 DURATION_S = 122
@@ -177,7 +177,7 @@ def bench_store(name: str, url: str, events: Sequence[Event], size: Callable[[],
         grown = size() - before
         rates = [append_rate(recorder, events, BATCH_FRAMES) for _ in range(3)]
         big = [append_rate(recorder, events, None) for _ in range(3)]
-        print(f"\n[{name}] {redact(url)}")
+        print(f"\n[{name}] {redact_database_url(url)}")
         print(
             f"  append, {BATCH_FRAMES} frames per transaction: "
             f"{statistics.median(rates):8.0f} frames/s  "

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -56,20 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHUTDOWN_WAIT_S = 15.0
-POSE_MODELS = ("pose_detection", "pose_landmark")
-FACE_MODEL_PREFIX = "face_"
-
-
-def _manifest_hashes(directory: Path | None, wanted: Callable[[str], bool]) -> dict[str, str]:
-    """Model file -> sha256 from the manifest, for the models `wanted(name)` selects; empty
-    when there is no manifest (the session then records no hashes)."""
-    from khfsm.vision.manifest import load_manifest
-
-    try:
-        manifest = load_manifest(directory)
-    except Exception:
-        return {}
-    return {entry.file: entry.sha256 for name, entry in manifest.items() if wanted(name)}
 
 
 def served_kinds() -> dict[str, LaneKind]:
@@ -120,9 +106,9 @@ class Site:
     @property
     def database(self) -> str:
         """The store's URL with any password masked."""
-        from khfsm.store.urls import redact
+        from khfsm.store.urls import redact_database_url
 
-        return redact(self.settings.resolved_database_url)
+        return redact_database_url(self.settings.resolved_database_url)
 
     # -- opening and closing --------------------------------------------------------------------
 
@@ -180,6 +166,8 @@ class Site:
     def _lane_context(
         self, task_group: TaskGroup, pose: PoseService, writer: EventWriter
     ) -> LaneContext:
+        from khfsm.vision.manifest import face_model_hashes, pose_model_hashes
+
         settings = self.settings
         directory = settings.models_dir
         return LaneContext(
@@ -189,10 +177,8 @@ class Site:
             pose=pose,
             task_group=task_group,
             face=FaceLoader(settings.inference_threads, settings.providers, directory),
-            pose_models=_manifest_hashes(directory, lambda name: name in POSE_MODELS),
-            face_models=_manifest_hashes(
-                directory, lambda name: name.startswith(FACE_MODEL_PREFIX)
-            ),
+            pose_models=pose_model_hashes(directory),
+            face_models=face_model_hashes(directory),
         )
 
     async def __aexit__(

@@ -60,7 +60,8 @@ def assess(
     """Assess VIDEO: pose -> rules -> store; print the reps and the final count."""
     from rich.console import Console
 
-    from khfsm.assess import AssessError, assess_video, probe_video
+    from khfsm.offline.assess import assess_video
+    from khfsm.offline.probe import AssessError, probe_video
     from khfsm.registry import UnknownTask, get_exercise
 
     err = Console(stderr=True)

@@ -59,7 +59,7 @@ def db() -> None:
 def upgrade(ctx: click.Context, database_url: str | None, revision: str) -> None:
     """Create or update the event store's tables."""
     from khfsm.store import StoreError, migrate
-    from khfsm.store.urls import redact
+    from khfsm.store.urls import redact_database_url
 
     url = resolve_database_url(ctx, database_url)
     try:
@@ -68,9 +68,10 @@ def upgrade(ctx: click.Context, database_url: str | None, revision: str) -> None
     except StoreError as error:
         raise click.ClickException(str(error)) from error
     if before == after:
-        click.echo(f"event store at {redact(url)} is already at revision {after}")
+        click.echo(f"event store at {redact_database_url(url)} is already at revision {after}")
     else:
-        click.echo(f"event store at {redact(url)} upgraded from {before or 'empty'} to {after}")
+        where = redact_database_url(url)
+        click.echo(f"event store at {where} upgraded from {before or 'empty'} to {after}")
 
 
 @db.command()
@@ -79,7 +80,7 @@ def upgrade(ctx: click.Context, database_url: str | None, revision: str) -> None
 def current(ctx: click.Context, database_url: str | None) -> None:
     """Show the schema revision of the event store and the one this khfsm expects."""
     from khfsm.store import StoreError, migrate
-    from khfsm.store.urls import redact
+    from khfsm.store.urls import redact_database_url
 
     url = resolve_database_url(ctx, database_url)
     try:
@@ -88,4 +89,5 @@ def current(ctx: click.Context, database_url: str | None) -> None:
         raise click.ClickException(str(error)) from error
     head = migrate.head()
     verdict = "up to date" if revision == head else "run `khfsm db upgrade`"
-    click.echo(f"{redact(url)}: revision {revision or 'none (empty)'}; expected {head} ({verdict})")
+    where = redact_database_url(url)
+    click.echo(f"{where}: revision {revision or 'none (empty)'}; expected {head} ({verdict})")

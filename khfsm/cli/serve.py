@@ -54,12 +54,12 @@ def serve(ctx: click.Context, **flags: object) -> None:
         )
 
     from khfsm.server.app import create_app
-    from khfsm.store.urls import redact
+    from khfsm.store.urls import redact_database_url
 
     app = create_app(settings)
     click.echo(f"khfsm serving tablets on ws://{settings.host}:{settings.port}/ (any path)")
     click.echo(f"  health:     http://{settings.host}:{settings.port}/healthz")
-    click.echo(f"  store:      {redact(settings.resolved_database_url)}")
+    click.echo(f"  store:      {redact_database_url(settings.resolved_database_url)}")
     click.echo(f"  media root: {settings.resolved_media_root}")
     uvicorn.run(
         app,

@@ -16,12 +16,13 @@ from typing import Any
 
 from khfsm.domain.events import EVENT_TYPES, Event, FrameObserved
 from khfsm.domain.pose import LANDMARK_COLUMNS, NUM_LANDMARKS
+from khfsm.errors import KhfsmError
 
 GENESIS_HASH = "0" * 64
 _KEYPOINT_BYTES = NUM_LANDMARKS * LANDMARK_COLUMNS * 4
 
 
-class CodecError(ValueError):
+class CodecError(KhfsmError, ValueError):
     """A stored record that cannot be turned back into an event."""
 
 

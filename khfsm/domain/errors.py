@@ -1,7 +1,9 @@
 """Domain errors: each message is written for the operator who will read it on a tablet."""
 
+from khfsm.errors import KhfsmError
 
-class DomainError(Exception):
+
+class DomainError(KhfsmError):
     """A request the domain refuses; the message says what to do instead."""
 
 

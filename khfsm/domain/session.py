@@ -47,6 +47,8 @@ class Session:
 
     def __init__(self, task: Task, who: str = "the session") -> None:
         self.task = task
+        # Checked once: a runtime protocol check is too slow for every frame.
+        self._exercise: Exercise | None = task if isinstance(task, Exercise) else None
         self.machine = SessionMachine(who)
         self.prepared: SessionPrepared | None = None
         self.config: RulesConfig | None = None
@@ -67,14 +69,14 @@ class Session:
     def prepare(self, event: SessionPrepared) -> list[Event]:
         self.machine.fire(Trigger.PREPARE)
         self.prepared = event
-        if isinstance(self.task, Exercise):
+        if self._exercise is not None:
             self.config = RulesConfig(
                 level=event.level,
                 fps=event.fps,
                 frame_width=event.frame_width,
                 frame_height=event.frame_height,
             )
-            self._rules_state = self.task.initial_state(self.config)
+            self._rules_state = self._exercise.initial_state(self.config)
         return [event]
 
     def start(self, event: SessionStarted) -> list[Event]:
@@ -139,11 +141,11 @@ class Session:
     # -- helpers ----------------------------------------------------------------------------
 
     def _rules(self) -> tuple[Exercise, RulesConfig]:
-        if not isinstance(self.task, Exercise) or self.config is None:
+        if self._exercise is None or self.config is None:
             raise DomainError(
                 f"{self.machine.who} is a {self.task.task} test; it assesses no frames"
             )
-        return self.task, self.config
+        return self._exercise, self.config
 
     def _prepared(self) -> SessionPrepared:
         if self.prepared is None:
@@ -151,11 +153,9 @@ class Session:
         return self.prepared
 
     def _finish_rules(self, frame: int) -> list[Event]:
-        if not isinstance(self.task, Exercise) or self.config is None:
+        if self._exercise is None or self.config is None or self.state is not State.RUNNING:
             return []
-        if self.state is not State.RUNNING:
-            return []
-        return self._apply_verdicts(self.task.finish(self.config, self._rules_state, frame))
+        return self._apply_verdicts(self._exercise.finish(self.config, self._rules_state, frame))
 
     def _apply_verdicts(self, verdicts: Sequence[Verdict]) -> list[Event]:
         events: list[Event] = []

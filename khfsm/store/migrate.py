@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from khfsm.store.engine import WRITE, create_store_engine
 from khfsm.store.recorder import StoreUnavailable
-from khfsm.store.urls import redact
+from khfsm.store.urls import redact_database_url
 
 
 def alembic_config() -> Config:
@@ -75,4 +75,4 @@ def _run(url: str, action: Callable[[Config], None]) -> str | None:
 
 def _unreachable(url: str, error: DBAPIError) -> str:
     reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-    return f"cannot migrate the event store at {redact(url)}: {reason}"
+    return f"cannot migrate the event store at {redact_database_url(url)}: {reason}"

@@ -21,9 +21,10 @@ from khfsm.domain.codec import GENESIS_HASH, CodecError, EventRecord, chain_hash
 from khfsm.domain.events import Event
 from khfsm.domain.fold import SessionSummary
 from khfsm.domain.machine import State
+from khfsm.errors import KhfsmError
 
 
-class StoreError(Exception):
+class StoreError(KhfsmError):
     """The event store refused or failed an operation; the message says what to do."""
 
 

@@ -31,7 +31,7 @@ from khfsm.store.recorder import (
     StoreError,
     StoreUnavailable,
 )
-from khfsm.store.urls import redact
+from khfsm.store.urls import redact_database_url
 
 _events = schema.events
 _sessions = schema.sessions
@@ -40,7 +40,7 @@ _sessions = schema.sessions
 class SqlRecorder(EventRecorder):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._where = redact(engine.url)
+        self._where = redact_database_url(engine.url)
 
     @property
     def engine(self) -> Engine:
@@ -272,7 +272,7 @@ def open_recorder(
     if upgrade:
         migrate.upgrade(url)
     engine = create_store_engine(url, busy_timeout_ms=busy_timeout_ms)
-    where = redact(engine.url)
+    where = redact_database_url(engine.url)
     try:
         revision = migrate.current_of(engine)
     except DBAPIError as error:

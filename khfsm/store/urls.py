@@ -1,7 +1,7 @@
 """Database URLs as people write them, turned into what SQLAlchemy needs.
 
 Accepts `sqlite:///path` and `postgresql://...` (rewritten to the psycopg 3 driver, the one
-installed). Passwords never appear in messages or logs: use `redact`.
+installed). Passwords never appear in messages or logs: use `redact_database_url`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def parse_url(url: str | URL) -> URL:
         parsed = make_url(url)
     except ArgumentError as error:
         raise StoreError(
-            f"{redact(url)} is not a database URL; use sqlite:///path/to/khfsm.sqlite "
+            f"{redact_database_url(url)} is not a database URL; use sqlite:///path/to/khfsm.sqlite "
             "or postgresql://user@host/dbname"
         ) from error
     if parsed.drivername in _POSTGRES_NAMES:
@@ -29,7 +29,7 @@ def parse_url(url: str | URL) -> URL:
     if parsed.get_backend_name() == "sqlite":
         return parsed
     raise StoreError(
-        f"unsupported database {parsed.drivername!r} in {redact(parsed)}: "
+        f"unsupported database {parsed.drivername!r} in {redact_database_url(parsed)}: "
         "khfsm stores events in SQLite (sqlite:///...) or PostgreSQL (postgresql://...)"
     )
 
@@ -46,7 +46,7 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database)
 
 
-def redact(url: str | URL) -> str:
+def redact_database_url(url: str | URL) -> str:
     """The URL with its password masked, for messages and logs."""
     try:
         parsed = url if isinstance(url, URL) else make_url(url)

@@ -74,6 +74,29 @@ def load_manifest(directory: Path | None = None) -> dict[str, ModelEntry]:
     }
 
 
+def pose_model_hashes(directory: Path | None = None) -> dict[str, str]:
+    """Model file -> sha256 of the pose models, from the manifest (empty if unavailable):
+    what a session records as the models that produced its keypoints."""
+    return _hashes_of(("pose_detection", "pose_landmark"), directory)
+
+
+def face_model_hashes(directory: Path | None = None) -> dict[str, str]:
+    """Model file -> sha256 of the face models (empty if unavailable)."""
+    try:
+        names = [name for name in load_manifest(directory) if name.startswith("face_")]
+    except (ModelIntegrityError, KeyError, TypeError):
+        return {}
+    return _hashes_of(tuple(names), directory)
+
+
+def _hashes_of(names: tuple[str, ...], directory: Path | None) -> dict[str, str]:
+    try:
+        manifest = load_manifest(directory)
+    except (ModelIntegrityError, KeyError, TypeError):  # no usable manifest: none recorded
+        return {}
+    return {entry.file: entry.sha256 for name, entry in manifest.items() if name in names}
+
+
 def verified_model_path(name: str, directory: Path | None = None) -> Path:
     """Path of model `name`, after checking that the file exists and matches its sha256."""
     directory = directory or models_dir()

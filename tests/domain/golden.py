@@ -14,14 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from khfsm.domain.codec import EventRecord, decode, encode
-from khfsm.domain.events import (
-    Event,
-    FrameObserved,
-    SessionPrepared,
-    SessionStarted,
-    StopRequested,
-)
-from khfsm.domain.session import Session
+from khfsm.domain.events import Event, FrameObserved, SessionPrepared, SessionStarted
+from khfsm.domain.run import judge_poses, observations, run_session
 from tests.domain.reference_exercise import EXERCISE, pose_with_wrist_height, wrist_heights
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -52,19 +46,17 @@ def prepared(frames: int = 200) -> SessionPrepared:
 
 
 def build_session(peaks: list[float], *, stop: bool = True, frames: int = 200) -> list[Event]:
-    session = Session(EXERCISE, who="capture 2")
-    events = session.prepare(prepared(frames))
-    events += session.start(SessionStarted(started_at="2026-11-21T08:00:01+00:00"))
     heights = wrist_heights(peaks)
-    for index, height in enumerate(heights):
-        jitter = float(np.sin(index * 1.7))  # deterministic noise, well inside the hysteresis
-        pose = pose_with_wrist_height(height, jitter) if height >= 0 else None
-        events += session.observe(FrameObserved.of(index, pose))
-        if session.machine.ended:
-            break
-    if stop and not session.machine.ended:
-        events += session.request_stop(StopRequested(frame=session.progress.frames))
-    return events
+    # deterministic noise, well inside the hysteresis
+    poses = [
+        pose_with_wrist_height(height, float(np.sin(index * 1.7))) if height >= 0 else None
+        for index, height in enumerate(heights)
+    ]
+    started = SessionStarted(started_at="2026-11-21T08:00:01+00:00")
+    if stop:
+        return judge_poses(EXERCISE, prepared(frames), poses, started=started, who="capture 2")
+    inputs = [prepared(frames), started, *observations(poses)]
+    return run_session(EXERCISE, inputs, who="capture 2")
 
 
 def golden_history() -> list[Event]:

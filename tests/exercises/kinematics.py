@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from khfsm.domain.events import FrameObserved, SessionPrepared, SessionStarted, StopRequested
+from khfsm.domain.events import SessionPrepared
 from khfsm.domain.exercise import Exercise
 from khfsm.domain.fold import SessionSummary, fold
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
-from khfsm.domain.session import Session
+from khfsm.domain.run import judge_poses
 
 FPS = 20.0
 WIDTH, HEIGHT = 1280, 720
@@ -352,28 +352,17 @@ def drop(clip: Clip, start_s: float, seconds: float) -> Clip:
 def run(exercise: Exercise, clip: Clip, level: int = 5, *, stop: bool = False) -> SessionSummary:
     """A whole session over the clip (ends by time-up on its last frame, or by a stop
     requested after it when `stop` is set); returns the folded summary."""
-    session = Session(exercise)
-    frames = len(clip) + (1 if stop else 0)
-    events = session.prepare(
-        SessionPrepared(
-            task=exercise.task,
-            capture_id=1,
-            level=level,
-            fps=clip.fps,
-            frames=frames,
-            source="synthetic",
-            video_path="",
-            engine_version="test",
-            rules_version=exercise.rules_version,
-            frame_width=clip.width,
-            frame_height=clip.height,
-        )
+    prepared = SessionPrepared(
+        task=exercise.task,
+        capture_id=1,
+        level=level,
+        fps=clip.fps,
+        frames=len(clip) + (1 if stop else 0),
+        source="synthetic",
+        video_path="",
+        engine_version="test",
+        rules_version=exercise.rules_version,
+        frame_width=clip.width,
+        frame_height=clip.height,
     )
-    events += session.start(SessionStarted())
-    for k, pose in enumerate(clip.poses):
-        if session.machine.ended:
-            break
-        events += session.observe(FrameObserved.of(k, pose))
-    if not session.machine.ended:
-        events += session.request_stop(StopRequested(frame=session.progress.frames))
-    return fold(events)
+    return fold(judge_poses(exercise, prepared, clip.poses))

@@ -17,11 +17,12 @@ from click.testing import CliRunner
 
 from exercises.pullup import CHIN_NOT_OVER_BAR, NOT_FROM_HANG
 from exercises.pushup import BODY_NOT_STRAIGHT
-from khfsm.assess import Keypoints, assess_video, judge_keypoints, model_hashes
+from khfsm.assess import Keypoints, assess_video, judge_keypoints
 from khfsm.domain.events import Event
 from khfsm.domain.fold import SessionSummary
 from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
+from khfsm.vision.manifest import pose_model_hashes
 from tests.exercises.conftest import clip_names, task_of
 
 pytestmark = pytest.mark.video
@@ -59,7 +60,7 @@ def judged(
                 exercise,
                 5,
                 source=str(videos / name),
-                models=model_hashes(),
+                models=pose_model_hashes(),
                 recorder=recorder,
             )
         return memo[name]

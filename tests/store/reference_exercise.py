@@ -15,14 +15,13 @@ import numpy as np
 
 from khfsm.domain.events import (
     Event,
-    FrameObserved,
     SessionPrepared,
     SessionStarted,
     StopRequested,
 )
 from khfsm.domain.exercise import MotionForbidden, RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Pose
-from khfsm.domain.session import Session
+from khfsm.domain.run import observations, run_session
 
 DOWN_Y = 300.0
 UP_Y = 200.0
@@ -118,22 +117,15 @@ def record_session(
     stop_at: int | None = None,
     capture_id: int = 2,
 ) -> list[Event]:
-    """Drive a live `Session` over the nose heights, as the pipeline would; its event stream."""
-    session = Session(exercise, who=f"capture {capture_id}")
+    """Drive a `Session` over the nose heights, as the pipeline would; its event stream."""
     total = frames if frames is not None else len(track)
-    events: list[Event] = [
-        *session.prepare(
-            prepared(total, task=exercise.task, capture_id=capture_id, rules=exercise.rules_version)
-        ),
-        *session.start(SessionStarted(started_at="2025-01-01T08:00:00Z")),
-    ]
     rng = np.random.default_rng(7)
-    for frame, y in enumerate(track):
-        if session.machine.ended:
-            break
-        if stop_at is not None and frame == stop_at:
-            events += session.request_stop(StopRequested(frame=frame))
-            break
-        pose = None if y is None else pose_at(y, rng)
-        events += session.observe(FrameObserved.of(frame, pose))
-    return events
+    poses = [None if y is None else pose_at(y, rng) for y in track[:stop_at]]
+    inputs: list[Event] = [
+        prepared(total, task=exercise.task, capture_id=capture_id, rules=exercise.rules_version),
+        SessionStarted(started_at="2025-01-01T08:00:00Z"),
+        *observations(poses),
+    ]
+    if stop_at is not None and stop_at < len(track):
+        inputs.append(StopRequested(frame=stop_at))
+    return run_session(exercise, inputs, who=f"capture {capture_id}")
