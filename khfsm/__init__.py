@@ -11,17 +11,19 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from khfsm.errors import KhfsmError
     from khfsm.server.protocol import RequestError
     from khfsm.server.push import Push
     from khfsm.site import LaneHandle, Site
 
-__all__ = ["LaneHandle", "Push", "RequestError", "Site", "__version__"]
+__all__ = ["KhfsmError", "LaneHandle", "Push", "RequestError", "Site", "__version__"]
 
 _PUBLIC = {
     "Site": "khfsm.site",
     "LaneHandle": "khfsm.site",
     "Push": "khfsm.server.push",
     "RequestError": "khfsm.server.protocol",
+    "KhfsmError": "khfsm.errors",
 }
 
 

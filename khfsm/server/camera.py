@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from khfsm.errors import KhfsmError
 from khfsm.server.paths import CameraSource, SourceKind
 
 
-class CameraError(RuntimeError):
+class CameraError(KhfsmError, RuntimeError):
     """The camera cannot be opened or read; the message names it (password redacted)."""
 
 

@@ -33,6 +33,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from khfsm.errors import KhfsmError
 from khfsm.server.push import Push
 
 MAX_DURATION_S = 4 * 3600.0
@@ -48,7 +49,7 @@ class Operation(StrEnum):
     STATUS = "status"
 
 
-class RequestError(Exception):
+class RequestError(KhfsmError):
     """A request that cannot be carried out; `str(error)` is the `error` of the ack."""
 
 

@@ -92,8 +92,9 @@ async def test_refusals_raise_request_error_with_the_operators_words(site: khfsm
         await site.prepare("situp", camera="clip.mp4", duration=30, fps=10, video="/etc/evil.mp4")
     with pytest.raises(khfsm.RequestError, match="Level must be <= 5"):
         await site.prepare("situp", camera="clip.mp4", duration=30, video="v/3.mp4", level=9)
-    with pytest.raises(khfsm.RequestError, match="unknown Task 'juggling'"):
+    with pytest.raises(khfsm.RequestError, match="unknown Task 'juggling'") as unknown:
         await site.prepare("juggling", camera="clip.mp4", duration=30, video="v/4.mp4")
+    assert isinstance(unknown.value, khfsm.KhfsmError)  # one root for every refusal
     await lane.stop()  # stopped before it started: ends at once with −1
     assert lane.status().status == (-1,) and lane.status().details["frames"] == 0
     with pytest.raises(khfsm.RequestError, match="has ended; send prepare"):
