@@ -11,7 +11,8 @@ Over the same protocol as the exercises, and stored as a session like any other
   media root as ``faces/YYYYMMDD/HH_MM_SS_<photo name>_<session>.jpg`` and the start ack
   carries that path (relative to the media root) as ``filename``. `PicturePath` and
   `SourceFile` are accepted for compatibility and not used.
-* then one push, which is also the session's terminal push, reports the outcome:
+* then one push, which is also the session's terminal push, reports the outcome (the
+  codes are the task's own, `khfsm.domain.face.FaceOutcome`):
 
   ======  ==============================================================================
   status  meaning
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,13 +60,6 @@ log = logging.getLogger(__name__)
 
 EMBEDDING_SIZE = 192
 FACES_DIR = "faces"
-MATCH, MISMATCH, NO_FACE = FaceOutcome.MATCH, FaceOutcome.MISMATCH, FaceOutcome.NO_FACE
-
-
-@dataclass(frozen=True, slots=True)
-class FaceResult:
-    code: FaceOutcome
-    event: FaceChecked
 
 
 def load_enrolled(path: Path) -> np.ndarray:
@@ -141,7 +134,7 @@ class FaceLane(Lane):
         self.source = source
         self.enrolled = enrolled
         self.duration = 10.0
-        self._result: FaceResult | None = None
+        self._checked: FaceChecked | None = None  # its outcome code: FACE_CHECK.outcome
         self._start_reply: Reply | None = None  # answered once the check has an outcome
         self._start_error = ""
 
@@ -154,8 +147,8 @@ class FaceLane(Lane):
         log.info("%s: started face check (at most %g s)", self.label, self.duration)
 
     async def work(self) -> None:
-        result = self._result = await self._check()
-        self.apply(self.session.check_face(result.event))
+        checked = self._checked = await self._check()
+        self.apply(self.session.check_face(checked))
 
     def failure(self, error: Exception) -> tuple[EndStatus, str]:
         if isinstance(error, CameraError):
@@ -166,32 +159,32 @@ class FaceLane(Lane):
         return EndStatus.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE
 
     def before_final_push(self) -> None:
-        reply, result = self._start_reply, self._result
+        reply, checked = self._start_reply, self._checked
         if reply is None:
             return
-        if result is not None and result.code != NO_FACE:
-            reply(filename=result.event.filename)
-        elif result is not None:
-            reply(result.event.message)
+        if checked is not None and FACE_CHECK.outcome(checked) is not FaceOutcome.NO_FACE:
+            reply(filename=checked.filename)
+        elif checked is not None:  # no usable face: the start is answered with why
+            reply(checked.message)
         elif self._start_error:
             reply(self._start_error)
         else:  # stopped while it ran
             reply("the face check was stopped before it finished")
 
     def outcome(self, sealed: SessionEnded) -> Outcome:
-        result = self._result
-        if result is None:
+        checked = self._checked
+        if checked is None:  # stopped or failed: the end status, like any lane
             return super().outcome(sealed)
-        event = result.event
+        code = FACE_CHECK.outcome(checked)
         return Outcome(
-            (int(result.code),),
+            (int(code),),
             1,
-            1 if result.code == MATCH else 0,
-            event.message,
-            {"similarity": round(event.similarity, 4), "threshold": event.threshold},
+            1 if code is FaceOutcome.MATCH else 0,
+            checked.message,
+            {"similarity": round(checked.similarity, 4), "threshold": checked.threshold},
         )
 
-    async def _check(self) -> FaceResult:
+    async def _check(self) -> FaceChecked:
         analyzer = await self.ctx.face.get()
         deadline = time.monotonic() + self.duration
         last_problem = "no face found"
@@ -200,7 +193,7 @@ class FaceLane(Lane):
                 # CameraError (status −4) if the photo became unreadable since prepare
                 image = await read_photo(self.ctx, self.source)
                 result = await self._try(analyzer, image)
-                if isinstance(result, FaceResult):
+                if isinstance(result, FaceChecked):
                     return result
                 last_problem = result
             else:
@@ -217,26 +210,23 @@ class FaceLane(Lane):
                             await anyio.sleep(0.1)
                             continue
                         result = await self._try(analyzer, frame.image)
-                        if isinstance(result, FaceResult):
+                        if isinstance(result, FaceChecked):
                             return result
                         last_problem = result
                 finally:
                     with anyio.move_on_after(1.0, shield=True):
                         await anyio.to_thread.run_sync(camera.close, abandon_on_cancel=True)
         message = f"no usable face within {self.duration:g} s: {last_problem}"
-        return FaceResult(
-            NO_FACE,
-            FaceChecked(
-                similarity=0.0,
-                accepted=False,
-                threshold=float(analyzer.threshold),
-                filename="",
-                message=message,
-            ),
+        return FaceChecked(  # no crop saved: the outcome is "no usable face"
+            similarity=0.0,
+            accepted=False,
+            threshold=float(analyzer.threshold),
+            filename="",
+            message=message,
         )
 
-    async def _try(self, analyzer: FaceAnalyzer, image: np.ndarray) -> FaceResult | str:
-        """The outcome for this image, or why it has no usable face."""
+    async def _try(self, analyzer: FaceAnalyzer, image: np.ndarray) -> FaceChecked | str:
+        """The check of this image (its crop saved), or why it has no usable face."""
         from khfsm.vision.face import FaceError
 
         def check() -> tuple[FaceMatch, np.ndarray]:
@@ -256,15 +246,12 @@ class FaceLane(Lane):
             f"threshold {match.threshold:g})"
         )
         log.info("%s: %s; crop %s", self.label, message, filename)
-        return FaceResult(
-            MATCH if accepted else MISMATCH,
-            FaceChecked(
-                similarity=float(match.similarity),
-                accepted=accepted,
-                threshold=float(match.threshold),
-                filename=filename,
-                message=message,
-            ),
+        return FaceChecked(
+            similarity=float(match.similarity),
+            accepted=accepted,
+            threshold=float(match.threshold),
+            filename=filename,
+            message=message,
         )
 
     def _save_crop(self, crop: np.ndarray) -> str:

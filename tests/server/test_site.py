@@ -12,12 +12,19 @@ import anyio
 import pytest
 
 import khfsm
-from khfsm.domain.events import FrameObserved, RepCounted, SessionEnded, SessionPrepared
+from khfsm.domain.events import (
+    FaceChecked,
+    FrameObserved,
+    RepCounted,
+    SessionEnded,
+    SessionPrepared,
+)
 from khfsm.domain.machine import State
 from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
 from khfsm.settings import Settings
 from tests.server.conftest import CAMERA_GRACE_S, CLIP, REPO_ROOT, decode_video
+from tests.server.test_trace import face_material
 
 
 @pytest.fixture
@@ -155,3 +162,21 @@ def test_the_readme_example_runs_and_counts_the_clips_first_push_up(
     assert lines[0] == "rep 1: status 0, 1 valid", result.stdout
     assert lines[-1].startswith("ended: time is up; "), result.stdout
     assert list((media / "video").glob("*.mp4")) and (media / "khfsm.sqlite").is_file()
+
+
+@pytest.mark.anyio
+async def test_a_face_check_answers_its_start_with_the_crop_and_ends_with_its_outcome(
+    site: khfsm.Site, site_settings: Settings
+) -> None:
+    media = site_settings.resolved_media_root
+    photo, enrolled = await anyio.to_thread.run_sync(face_material, media)
+    lane = await site.prepare_face_check(camera=photo, enrolled=enrolled, capture_id=2)
+    answer = await lane.start(duration=10)
+    assert (media / answer["filename"]).is_file()
+    final = await lane.result()
+    assert final.final and final.status == (0,) and (final.total, final.count) == (1, 1)
+    assert final.details["similarity"] >= final.details["threshold"]
+    assert final.message.startswith("the face matches the enrolled candidate")
+    events = await anyio.to_thread.run_sync(site.recorder.events, lane.session_id)
+    checked = next(e for e in events if isinstance(e, FaceChecked))
+    assert checked.filename == answer["filename"] and checked.accepted
