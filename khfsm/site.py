@@ -69,8 +69,8 @@ class Site:
     """The lanes of one site, with their store, media root and models.
 
     `settings` as given, else built from `overrides` (keyword arguments named like the
-    `Settings` fields, e.g. ``database_url=``, ``media_root=``), which take precedence over
-    ``KHFSM_*`` variables and the config file like command-line flags do."""
+    `Settings` fields, e.g. ``database_url=``, ``media_root=``) over ``KHFSM_*`` variables.
+    No config file is read unless the caller does (`khfsm.settings.load_settings`)."""
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
         if settings is not None and overrides:
@@ -124,9 +124,10 @@ class Site:
         use_ffmpeg_capture_options(settings.ffmpeg_capture_options)
         self.media.root.mkdir(parents=True, exist_ok=True)
         url = settings.resolved_database_url
-        sqlite = is_sqlite(parse_url(url))
-        if sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        parsed = parse_url(url)
+        sqlite = is_sqlite(parsed)
+        if sqlite and parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # SQLite is embedded: the site brings it to the current schema. PostgreSQL is
         # upgraded by its administrator (`khfsm db upgrade`).
         recorder = await anyio.to_thread.run_sync(lambda: open_recorder(url, upgrade=sqlite))
