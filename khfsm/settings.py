@@ -1,8 +1,10 @@
 """Settings: command-line flags, then KHFSM_* environment variables, then a TOML config
 file, then defaults — in that order of precedence.
 
-The config file is the one named by --config or KHFSM_CONFIG, else ./khfsm.toml if it exists.
-Keys are the field names below (e.g. `database_url = "postgresql+psycopg://..."`).
+`load_settings` reads the config file named by --config or KHFSM_CONFIG, else ./khfsm.toml
+if it exists; keys are the field names below (e.g. `database_url = "postgresql+psycopg://..."`).
+`Settings(...)` itself takes only its arguments and KHFSM_* variables: whoever builds one
+passes it on explicitly (to `khfsm.Site`, `create_app`), nothing reads a global.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -51,9 +54,12 @@ class Settings(BaseSettings):
     max_wait_ms: float = 5.0
     ws_ping_interval: float = 20.0
     camera_grace_s: float = 5.0
+    ffmpeg_capture_options: str = Field(
+        default="rtsp_transport;tcp",
+        description="OpenCV's FFmpeg capture options (IP cameras over TCP: no smeared frames "
+        "from lost UDP packets); OPENCV_FFMPEG_CAPTURE_OPTIONS, if set, wins.",
+    )
     log_level: str = "INFO"
-
-    config_file: Path | None = Field(default=None, exclude=True)
 
     @field_validator("allowed_schemes", mode="before")
     @classmethod
@@ -71,11 +77,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = _config_path()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
-        return tuple(sources)
+        return (init_settings, env_settings)
 
     @property
     def resolved_database_url(self) -> str:
@@ -88,11 +90,9 @@ class Settings(BaseSettings):
         return self.media_root if self.media_root is not None else self.data_dir / "media"
 
 
-_CONFIG_OVERRIDE: Path | None = None
-
-
-def _config_path() -> Path | None:
-    candidate = _CONFIG_OVERRIDE or os.environ.get("KHFSM_CONFIG")
+def config_path(config_file: str | Path | None = None) -> Path | None:
+    """The config file: `config_file`, else $KHFSM_CONFIG, else ./khfsm.toml if it exists."""
+    candidate = config_file or os.environ.get("KHFSM_CONFIG")
     if candidate:
         path = Path(candidate)
         if not path.is_file():
@@ -103,10 +103,12 @@ def _config_path() -> Path | None:
 
 
 def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
-    """Settings with `flags` (only those not None) taking precedence over everything."""
-    global _CONFIG_OVERRIDE
-    _CONFIG_OVERRIDE = Path(config_file) if config_file else None
-    try:
-        return Settings(**{k: v for k, v in flags.items() if v is not None})
-    finally:
-        _CONFIG_OVERRIDE = None
+    """Settings with `flags` (only those not None) over KHFSM_* variables over the config
+    file (see `config_path`) over the defaults."""
+    path = config_path(config_file)
+    from_file = TomlConfigSettingsSource(Settings, toml_file=path)() if path else {}
+    from_env = EnvSettingsSource(Settings)()
+    # What the environment sets is left to Settings itself, so that it wins over the file.
+    values = {key: value for key, value in from_file.items() if key not in from_env}
+    values.update({key: value for key, value in flags.items() if value is not None})
+    return Settings(**values)

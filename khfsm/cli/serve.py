@@ -38,19 +38,12 @@ def serve(ctx: click.Context, **flags: object) -> None:
 
     On a fresh machine it starts on SQLite in the data directory with the bundled models.
     """
-    import os
-
     import uvicorn
 
-    models_dir = flags.pop("models_dir", None)
     try:
         settings = load_settings(ctx.obj.get("config_file") if ctx.obj else None, **flags)
     except Exception as error:  # pydantic or the config file: say which setting is wrong
         raise click.ClickException(f"invalid settings: {error}") from error
-    models = models_dir or settings.models_dir
-    if models is not None:
-        # The model loader reads its directory from the environment (khfsm.vision.manifest).
-        os.environ["KHFSM_MODELS_DIR"] = str(models)
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("khfsm").setLevel(settings.log_level)
     # transitions logs every state change at INFO; our lanes log one line per step instead.

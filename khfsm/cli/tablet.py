@@ -32,12 +32,11 @@ class Received:
 
     @property
     def terminal(self) -> bool:
-        status = self.body.get("status")
-        if self.is_ack or not isinstance(status, list):
+        """A session's final push, of any task: it carries the session's `frames`, which a
+        rep push does not, and no `state`, which a reply to status does."""
+        if self.is_ack or not isinstance(self.body.get("status"), list):
             return False
-        if self.body.get("Task") == "FaceDetection":
-            return True  # the face check's one push is its terminal push
-        return any(isinstance(code, int) and code < 0 for code in status)
+        return "frames" in self.body and "state" not in self.body
 
 
 def parse_message(text: str) -> Received:
@@ -187,7 +186,9 @@ def tablet(
 ) -> None:
     """Drive a lane of the server at URL (ws://host:port) like a tablet."""
     if face:
-        task = "FaceDetection"
+        from khfsm.domain.face import FACE_CHECK
+
+        task = FACE_CHECK.task
     envelope: dict[str, Any] = {"Task": task, "CaptureID": capture_id}
     requests: list[dict[str, Any]]
     if status_only:

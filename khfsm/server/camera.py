@@ -7,12 +7,14 @@ Timestamps place each frame on the camera's own timeline, in seconds from its fi
 * a live source (RTSP, HTTP, device): the moment the frame arrived (monotonic clock). IP
   cameras restart their presentation times on every reconnect and some send none, so the
   arrival time is the one clock every source has.
+
+FFmpeg's capture options (RTSP over TCP) come from `Settings.ffmpeg_capture_options`, set
+for the process when a site opens (`khfsm.server.sources.use_ffmpeg_capture_options`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -20,13 +22,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from khfsm.errors import KhfsmError
 from khfsm.server.paths import CameraSource, SourceKind
 
-# IP cameras over TCP: no smeared frames from lost UDP packets. A site can override this.
-os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 
-
-class CameraError(RuntimeError):
+class CameraError(KhfsmError, RuntimeError):
     """The camera cannot be opened or read; the message names it (password redacted)."""
 
 

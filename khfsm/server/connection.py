@@ -1,26 +1,35 @@
 """One tablet's WebSocket connection: read requests, answer each with one ack, deliver pushes.
 
+The WebSocket side of the site: it turns protocol requests into calls on the lane registry
+(the same calls `khfsm.site` makes) and the lanes' `Push`es into wire frames.
+
 Each request is handled in its own task (at most `MAX_IN_FLIGHT` at once), so a lane whose
 camera is slow to open does not hold up the tablet's other lanes; the lane registry keeps
-requests for one lane in order. A sender task drains the connection's `Outbox`. When the
-tablet goes away its lanes keep running; it can reconnect and ask for `status`.
+requests for one lane in order. A sender task drains the connection's `Outbox`. A
+connection follows every lane it has sent a request for; pushes carry the task's push code
+when its latest request carried a code (and use its separator). When the tablet goes away
+its lanes keep running; it can reconnect and ask for `status`.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from khfsm.registry import get_exercise
+from khfsm.domain.errors import DomainError
 from khfsm.server import protocol
-from khfsm.server.lanes import LaneRegistry, Subscriber
+from khfsm.server.lane import Reply
+from khfsm.server.lanes import LaneRegistry
 from khfsm.server.outbox import Outbox
-from khfsm.server.protocol import Framing, Incoming, RequestError
+from khfsm.server.paths import PathRefused
+from khfsm.server.protocol import Framing, Incoming, Operation, Request, RequestError
+from khfsm.server.push import Push
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,22 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001  # the server is shutting down
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One connection as a lane sees it: a listener that frames pushes for this tablet."""
+
+    id: int
+    outbox: Outbox
+    framing: Framing = field(default_factory=Framing)
+
+    def __call__(self, push: Push) -> None:
+        # Progress pushes are cumulative, so a slow tablet may lose old ones; never the last.
+        self.outbox.put(self.encode(push), droppable=not push.final)
+
+    def encode(self, push: Push) -> str:
+        return protocol.encode_push(protocol.push_body(push), self.framing, push.push_code)
 
 
 class TabletConnection:
@@ -55,7 +80,7 @@ class TabletConnection:
                 await self._receive_loop(tg, slots)
                 tg.cancel_scope.cancel()
         finally:
-            self.registry.disconnect(self.id)
+            self.registry.unsubscribe(self.id)
             self.outbox.close()
             log.info("tablet %d (%s) disconnected; its lanes keep running", self.id, self.peer)
 
@@ -101,7 +126,7 @@ class TabletConnection:
             return
         capture_id, task, op = incoming.echo()
         try:
-            request = protocol.parse_request(incoming, check_task=get_exercise)
+            request = protocol.parse_request(incoming, self.registry.kind)
         except RequestError as error:
             self._reply_error(incoming.framing, capture_id, task, op, str(error))
             return
@@ -116,7 +141,26 @@ class TabletConnection:
             body = protocol.ack(op, request.Task, request.CaptureID, error, **extra)
             self.outbox.put(protocol.encode_ack(body, incoming.framing))
 
-        await self.registry.handle(request, self.subscriber, reply)
+        try:
+            await self._dispatch(request, reply)
+        except (RequestError, DomainError, PathRefused) as error:
+            reply(str(error))
+
+    async def _dispatch(self, request: Request, reply: Reply) -> None:
+        """Carry out `request`; `reply` is called exactly once with the ack's error or ok."""
+        key = (request.Task, request.CaptureID)
+        registry, subscriber = self.registry, self.subscriber
+        if request.Op is Operation.PREPARE:
+            await registry.prepare(request, subscriber)
+            reply()
+        elif request.Op is Operation.START:
+            await registry.start(key, request, reply, subscriber)
+        elif request.Op is Operation.STOP:
+            await registry.stop(key, reply, subscriber)
+        else:
+            lane = await registry.lane(key, subscriber)
+            reply()
+            subscriber.outbox.put(subscriber.encode(lane.status()))
 
     def _reply_error(
         self, framing: Framing, capture_id: Any, task: Any, op: Any, error: str

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import numpy as np
@@ -14,6 +15,10 @@ from anyio.abc import TaskGroup
 from khfsm.domain.events import Event
 from khfsm.server.paths import MediaRoot
 from khfsm.settings import Settings
+
+if TYPE_CHECKING:  # the vision modules load ONNX Runtime: imported where they are used
+    from khfsm.vision.face import FaceAnalyzer
+    from khfsm.vision.pose import PoseEstimate
 
 MAX_LANES = 64  # camera threads: one blocking read per lane at a time
 
@@ -29,7 +34,7 @@ class EventSink(Protocol):
 class PoseEstimator(Protocol):
     """The shared batching pose service (`khfsm.vision.batching.PoseService`)."""
 
-    async def estimate(self, lane: Hashable, frame_bgr: np.ndarray) -> Any: ...
+    async def estimate(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseEstimate | None: ...
 
     def forget(self, lane: Hashable) -> None: ...
 
@@ -37,19 +42,22 @@ class PoseEstimator(Protocol):
 class FaceLoader:
     """Loads the face models on first use (in a worker thread) and keeps them."""
 
-    def __init__(self, threads: int = 1, providers: str = "auto") -> None:
+    def __init__(
+        self, threads: int = 1, providers: str = "auto", models_dir: Path | None = None
+    ) -> None:
         self._threads = threads
         self._providers = providers
-        self._analyzer: Any = None
+        self._models_dir = models_dir
+        self._analyzer: FaceAnalyzer | None = None
         self._lock = anyio.Lock()
 
-    async def get(self) -> Any:
+    async def get(self) -> FaceAnalyzer:
         async with self._lock:
             if self._analyzer is None:
                 from khfsm.vision.face import load_face_analyzer
 
                 self._analyzer = await anyio.to_thread.run_sync(
-                    load_face_analyzer, self._threads, self._providers
+                    load_face_analyzer, self._threads, self._providers, self._models_dir
                 )
             return self._analyzer
 
@@ -62,7 +70,9 @@ class LaneContext:
     pose: PoseEstimator
     task_group: TaskGroup
     face: FaceLoader
-    models: dict[str, str] = field(default_factory=dict)  # pose model file -> sha256
+    # model file -> sha256, recorded in every session of that kind
+    pose_models: dict[str, str] = field(default_factory=dict)
+    face_models: dict[str, str] = field(default_factory=dict)
     camera_limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(MAX_LANES)
     )

@@ -11,7 +11,8 @@ Over the same protocol as the exercises, and stored as a session like any other
   media root as ``faces/YYYYMMDD/HH_MM_SS_<photo name>_<session>.jpg`` and the start ack
   carries that path (relative to the media root) as ``filename``. `PicturePath` and
   `SourceFile` are accepted for compatibility and not used.
-* then one push, which is also the session's terminal push, reports the outcome:
+* then one push, which is also the session's terminal push, reports the outcome (the
+  codes are the task's own, `khfsm.domain.face.FaceOutcome`):
 
   ======  ==============================================================================
   status  meaning
@@ -31,10 +32,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 import cv2
@@ -42,34 +42,24 @@ import numpy as np
 
 import khfsm
 from khfsm.domain.codes import EndStatus
-from khfsm.domain.events import (
-    FaceChecked,
-    SessionPrepared,
-    SourceFailed,
-)
-from khfsm.domain.face import FACE_CHECK
-from khfsm.domain.face import FaceOutcome as Outcome
-from khfsm.domain.machine import State
+from khfsm.domain.events import FaceChecked, SessionEnded, SessionPrepared
+from khfsm.domain.face import FACE_CHECK, FaceOutcome
 from khfsm.domain.session import Session
-from khfsm.server.camera import Camera, CameraError, read_image
+from khfsm.server.camera import Camera, CameraError
 from khfsm.server.context import LaneContext
-from khfsm.server.lanes import Lane, Reply, lane_name
+from khfsm.server.lane import INTERNAL_ERROR_MESSAGE, Lane, Outcome, Reply, lane_name
+from khfsm.server.lanes import Recordings
 from khfsm.server.paths import CameraSource, SourceKind, parse_source
-from khfsm.server.pipeline import probe_camera
 from khfsm.server.protocol import FacePrepare, FaceStart, Request, RequestError
+from khfsm.server.sources import check_photo, probe_camera, read_photo
+
+if TYPE_CHECKING:
+    from khfsm.vision.face import FaceAnalyzer, FaceMatch
 
 log = logging.getLogger(__name__)
 
 EMBEDDING_SIZE = 192
 FACES_DIR = "faces"
-FACE_TASK = FACE_CHECK.task
-MATCH, MISMATCH, NO_FACE = Outcome.MATCH, Outcome.MISMATCH, Outcome.NO_FACE
-
-
-@dataclass(frozen=True, slots=True)
-class FaceOutcome:
-    code: Outcome
-    event: FaceChecked
 
 
 def load_enrolled(path: Path) -> np.ndarray:
@@ -89,7 +79,10 @@ def load_enrolled(path: Path) -> np.ndarray:
     return vector
 
 
-async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
+async def prepare_face(ctx: LaneContext, request: Request, recordings: Recordings) -> FaceLane:
+    """Check the enrolled vector and the photo or camera, and create the session."""
+    if not isinstance(request, FacePrepare):  # pragma: no cover - the protocol's choice
+        raise TypeError(f"a face check is prepared with FacePrepare, not {request!r}")
     who = lane_name(request.Task, request.CaptureID)
     enrolled_path = ctx.media.resolve(request.ModelPath, "ModelPath")
     source = parse_source(request.CapturePath, ctx.media, ctx.settings.allowed_schemes)
@@ -97,14 +90,14 @@ async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
         load_enrolled, enrolled_path, limiter=ctx.work_limiter
     )
     if source.kind is SourceKind.FILE:
-        await load_photo(ctx, source)
+        await check_photo(ctx, source)
     else:
         await probe_camera(ctx, source)
     await ctx.face.get()  # the face model loads now: a missing model fails the prepare
     session = Session(FACE_CHECK, who=who)
     events = session.prepare(
         SessionPrepared(
-            task=FACE_TASK,
+            task=FACE_CHECK.task,
             capture_id=request.CaptureID,
             level=0,
             fps=0.0,
@@ -113,7 +106,7 @@ async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
             video_path="",
             engine_version=khfsm.__version__,
             rules_version=FACE_CHECK.rules_version,  # the threshold is in FaceChecked
-            models=face_model_hashes(),
+            models=dict(ctx.face_models),
             prepared_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
     )
@@ -128,28 +121,6 @@ async def prepare_face(ctx: LaneContext, request: FacePrepare) -> FaceLane:
     return lane
 
 
-async def load_photo(ctx: LaneContext, source: CameraSource) -> np.ndarray:
-    try:
-        return await anyio.to_thread.run_sync(
-            read_image, str(source.target), limiter=ctx.work_limiter
-        )
-    except CameraError as error:
-        raise RequestError(f"CapturePath: {error}") from None
-
-
-def face_model_hashes() -> dict[str, str]:
-    try:
-        from khfsm.vision.manifest import load_manifest
-
-        return {
-            entry.file: entry.sha256
-            for name, entry in load_manifest().items()
-            if name.startswith("face_")
-        }
-    except Exception:  # no manifest: the session records no hashes
-        return {}
-
-
 class FaceLane(Lane):
     def __init__(
         self,
@@ -159,96 +130,70 @@ class FaceLane(Lane):
         source: CameraSource,
         enrolled: np.ndarray,
     ) -> None:
-        super().__init__(ctx, FACE_TASK, capture_id, session)
+        super().__init__(ctx, capture_id, session)
         self.source = source
         self.enrolled = enrolled
         self.duration = 10.0
-        self._wake = anyio.Event()
-        self._check_scope: anyio.CancelScope | None = None
-        self._start_reply: Reply | None = None
+        self._checked: FaceChecked | None = None  # its outcome code: FACE_CHECK.outcome
+        self._start_reply: Reply | None = None  # answered once the check has an outcome
+        self._start_error = ""
 
-    async def start(self, request: Request, reply: Reply) -> None:
-        if not self.begin(reply):
-            return
+    # -- the lane template's hooks --------------------------------------------------------
+
+    def on_start(self, request: Request | None, reply: Reply) -> None:
         if isinstance(request, FaceStart):
             self.duration = float(request.Duration)
-        self._start_reply = reply  # answered by the run task once the crop is saved
+        self._start_reply = reply
         log.info("%s: started face check (at most %g s)", self.label, self.duration)
-        self._wake.set()
 
-    def _interrupt(self) -> None:
-        self._wake.set()
-        if self._check_scope is not None:
-            self._check_scope.cancel()
+    async def work(self) -> None:
+        checked = self._checked = await self._check()
+        self.apply(self.session.check_face(checked))
 
-    async def run(self) -> None:
-        outcome: FaceOutcome | None = None
-        start_error = ""
-        try:
-            await self._wake.wait()
-            if self.session.state is State.RUNNING:
-                with anyio.CancelScope() as self._check_scope:
-                    if not self.stop_requested:
-                        outcome = await self._check()
-                if outcome is None:  # stopped
-                    start_error = "the face check was stopped before it finished"
-            if outcome is not None:
-                self.apply(self.session.check_face(outcome.event))
-                if outcome.code == NO_FACE:
-                    start_error = outcome.event.message
-            else:
-                self.end_interrupted()
-        except CameraError as error:
-            start_error = str(error)
-            self._fail(EndStatus.SOURCE_LOST, start_error)
-        except Exception:
-            log.exception("%s: internal error in the face check; status -5", self.label)
-            start_error = "internal error in the server; see the server log"
-            self._fail(EndStatus.INTERNAL_ERROR, start_error)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._finish(outcome, start_error)
+    def failure(self, error: Exception) -> tuple[EndStatus, str]:
+        if isinstance(error, CameraError):
+            self._start_error = str(error)
+            return EndStatus.SOURCE_LOST, self._start_error
+        log.exception("%s: internal error in the face check; status -5", self.label)
+        self._start_error = INTERNAL_ERROR_MESSAGE
+        return EndStatus.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE
 
-    def _fail(self, status: EndStatus, message: str) -> None:
-        if not self.ended:
-            failed = SourceFailed(frame=0, status=int(status), message=message)
-            self.apply(self.session.fail(failed))
+    def before_final_push(self) -> None:
+        reply, checked = self._start_reply, self._checked
+        if reply is None:
+            return
+        if checked is not None and FACE_CHECK.outcome(checked) is not FaceOutcome.NO_FACE:
+            reply(filename=checked.filename)
+        elif checked is not None:  # no usable face: the start is answered with why
+            reply(checked.message)
+        elif self._start_error:
+            reply(self._start_error)
+        else:  # stopped while it ran
+            reply("the face check was stopped before it finished")
 
-    async def _finish(self, outcome: FaceOutcome | None, start_error: str) -> None:
-        try:
-            if self._start_reply is not None:
-                if outcome is not None and outcome.code != NO_FACE:
-                    self._start_reply(filename=outcome.event.filename)
-                else:
-                    self._start_reply(start_error or "the face check did not run")
-            extra: dict[str, Any] = {}
-            if outcome is None:
-                await self.seal_and_push(None, None)
-            else:
-                event = outcome.event
-                extra = {"similarity": round(event.similarity, 4), "threshold": event.threshold}
-                await self.seal_and_push(
-                    None,
-                    None,
-                    push_status=[int(outcome.code)],
-                    msg=event.message,
-                    counts=(1, 1 if outcome.code == MATCH else 0),
-                    **extra,
-                )
-        except Exception:
-            log.exception("%s: could not finish the face check", self.label)
-        finally:
-            self.done.set()
+    def outcome(self, sealed: SessionEnded) -> Outcome:
+        checked = self._checked
+        if checked is None:  # stopped or failed: the end status, like any lane
+            return super().outcome(sealed)
+        code = FACE_CHECK.outcome(checked)
+        return Outcome(
+            (int(code),),
+            1,
+            1 if code is FaceOutcome.MATCH else 0,
+            checked.message,
+            {"similarity": round(checked.similarity, 4), "threshold": checked.threshold},
+        )
 
-    async def _check(self) -> FaceOutcome:
+    async def _check(self) -> FaceChecked:
         analyzer = await self.ctx.face.get()
         deadline = time.monotonic() + self.duration
         last_problem = "no face found"
         with anyio.move_on_after(self.duration):
             if self.source.kind is SourceKind.FILE:
-                image = await load_photo_or_fail(self.ctx, self.source)
+                # CameraError (status −4) if the photo became unreadable since prepare
+                image = await read_photo(self.ctx, self.source)
                 result = await self._try(analyzer, image)
-                if isinstance(result, FaceOutcome):
+                if isinstance(result, FaceChecked):
                     return result
                 last_problem = result
             else:
@@ -265,29 +210,26 @@ class FaceLane(Lane):
                             await anyio.sleep(0.1)
                             continue
                         result = await self._try(analyzer, frame.image)
-                        if isinstance(result, FaceOutcome):
+                        if isinstance(result, FaceChecked):
                             return result
                         last_problem = result
                 finally:
                     with anyio.move_on_after(1.0, shield=True):
                         await anyio.to_thread.run_sync(camera.close, abandon_on_cancel=True)
         message = f"no usable face within {self.duration:g} s: {last_problem}"
-        return FaceOutcome(
-            NO_FACE,
-            FaceChecked(
-                similarity=0.0,
-                accepted=False,
-                threshold=float(analyzer.threshold),
-                filename="",
-                message=message,
-            ),
+        return FaceChecked(  # no crop saved: the outcome is "no usable face"
+            similarity=0.0,
+            accepted=False,
+            threshold=float(analyzer.threshold),
+            filename="",
+            message=message,
         )
 
-    async def _try(self, analyzer: Any, image: np.ndarray) -> FaceOutcome | str:
-        """The outcome for this image, or why it has no usable face."""
+    async def _try(self, analyzer: FaceAnalyzer, image: np.ndarray) -> FaceChecked | str:
+        """The check of this image (its crop saved), or why it has no usable face."""
         from khfsm.vision.face import FaceError
 
-        def check() -> tuple[Any, np.ndarray]:
+        def check() -> tuple[FaceMatch, np.ndarray]:
             return analyzer.verify(image, self.enrolled), analyzer.crop(image)
 
         try:
@@ -304,15 +246,12 @@ class FaceLane(Lane):
             f"threshold {match.threshold:g})"
         )
         log.info("%s: %s; crop %s", self.label, message, filename)
-        return FaceOutcome(
-            MATCH if accepted else MISMATCH,
-            FaceChecked(
-                similarity=float(match.similarity),
-                accepted=accepted,
-                threshold=float(match.threshold),
-                filename=filename,
-                message=message,
-            ),
+        return FaceChecked(
+            similarity=float(match.similarity),
+            accepted=accepted,
+            threshold=float(match.threshold),
+            filename=filename,
+            message=message,
         )
 
     def _save_crop(self, crop: np.ndarray) -> str:
@@ -324,8 +263,3 @@ class FaceLane(Lane):
         if not cv2.imwrite(str(path), crop):
             raise CameraError(f"cannot save the face crop to {path}")
         return self.ctx.media.relative(path)
-
-
-async def load_photo_or_fail(ctx: LaneContext, source: CameraSource) -> np.ndarray:
-    """The photo at start; CameraError (status −4) if it became unreadable since prepare."""
-    return await anyio.to_thread.run_sync(read_image, str(source.target), limiter=ctx.work_limiter)

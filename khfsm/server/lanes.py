@@ -1,298 +1,60 @@
-"""The lanes of a site: who is running what, and the requests that drive them.
+"""The lanes of a site: who is running what, and the per-lane order of requests.
 
 A lane is keyed by **(Task, CaptureID)**: the tablets always send both, the pushes carry
 both, and keying by the pair means that a stop for ``pushup 2`` can never stop a
 ``FaceDetection 2`` check of the next candidate that shares the lane number. Each `prepare`
 creates a new session (with a new id) for its key; a prepare while the key's session is
 prepared or running is refused with the state machine's own message. An ended session stays
-in the registry until the next prepare of its key, so that `status` can re-send its terminal
+in the registry until the next prepare of its key, so that `status` can re-send its final
 push to a tablet that reconnects.
 
-Connections subscribe to a lane by sending any request for it; a lane pushes to every
-subscribed connection and forgets a connection when it closes. Pushes carry the task's push
-code when the connection's latest request carried a code (and use its separator). A tablet
-that disconnects does not stop its lanes. Requests for one key are handled in arrival order
-(a lock per key), requests for different keys concurrently, so a slow camera on one lane
-does not hold up the tablet's other lanes.
+Requests for one key are carried out in arrival order (a lock per key), requests for
+different keys concurrently, so a slow camera on one lane does not hold up the others. The
+registry knows no kind of task: the site gives it a task -> `LaneKind` map (built by
+`khfsm.server.kinds`), and each kind's prepare function builds its own kind of lane.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
-from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import anyio
 
-from khfsm.domain.codes import EndStatus
-from khfsm.domain.errors import DomainError
-from khfsm.domain.events import (
-    Event,
-    RepCounted,
-    SessionEnded,
-    SessionStarted,
-    SourceFailed,
-    StopRequested,
-)
-from khfsm.domain.face import TASK as FACE_TASK
 from khfsm.domain.machine import State, Trigger, refusal
-from khfsm.domain.session import Session
-from khfsm.server import protocol
 from khfsm.server.context import LaneContext
-from khfsm.server.outbox import Outbox
-from khfsm.server.paths import PathRefused
-from khfsm.server.protocol import Framing, Operation, Request, RequestError
-
-log = logging.getLogger(__name__)
-
-LaneKey = tuple[str, int]
-Reply = Callable[..., None]  # reply(error="", **extra): sends the request's ack once
-STOP_ACK_WAIT_S = 3.0  # a stop is acknowledged once the lane has ended, or after this long
+from khfsm.server.lane import Lane, LaneKey, Listener, Phase, Reply, lane_name
+from khfsm.server.protocol import Request, RequestError
 
 
-@dataclass(eq=False)
-class Subscriber:
-    """One connection as a lane sees it: where to push, and how to frame pushes."""
+class Recordings(Protocol):
+    """What a prepare may ask of the other lanes."""
 
-    id: int
-    outbox: Outbox
-    framing: Framing = field(default_factory=Framing)
+    def recorded_by(self, video: Path) -> str | None:
+        """The unfinished lane recording `video`, if any (in words)."""
 
 
-class Lane(ABC):
-    """One session of one lane, from prepare to its terminal push. The lane's `run` task
-    (started in the server's task group at prepare) drives the session to its end."""
-
-    def __init__(self, ctx: LaneContext, task: str, capture_id: int, session: Session) -> None:
-        self.ctx = ctx
-        self.task = task
-        self.capture_id = capture_id
-        self.session = session
-        self.session_id = uuid.uuid4().hex
-        self.subscribers: dict[int, Subscriber] = {}
-        self.terminal: dict[str, Any] | None = None  # the terminal push, once sent
-        self.done = anyio.Event()
-        self.stop_requested = False
-        self.stop_requested_at: float | None = None
-        self.abort_reason = ""
-        self._ended: SessionEnded | None = None
-
-    @property
-    def key(self) -> LaneKey:
-        return (self.task, self.capture_id)
-
-    @property
-    def who(self) -> str:
-        return lane_name(self.task, self.capture_id)
-
-    @property
-    def ended(self) -> bool:
-        return self.session.machine.ended
-
-    @property
-    def label(self) -> str:
-        return f"lane {self.task}/{self.capture_id} session {self.session_id[:12]}"
-
-    # -- requests (called from connection tasks) ------------------------------------------
-
-    @abstractmethod
-    async def start(self, request: Request, reply: Reply) -> None: ...
-
-    def begin(self, reply: Reply) -> bool:
-        """Start the session and store `SessionStarted`; an illegal start is answered with
-        the operator's message and changes nothing (then False)."""
-        try:
-            events = self.session.start(
-                SessionStarted(started_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
-            )
-        except DomainError as error:
-            reply(str(error))
-            return False
-        self.apply(events)
-        return True
-
-    async def stop(self, reply: Reply) -> None:
-        """Idempotent: a stop of an ended (or stopping) session is acknowledged as ok."""
-        if not self.ended and not self.stop_requested:
-            self.stop_requested = True
-            self.stop_requested_at = time.monotonic()
-            log.info("%s: stop requested", self.label)
-            self._interrupt()
-        # The ack follows the terminal push, as the original server ordered them.
-        with anyio.move_on_after(STOP_ACK_WAIT_S):
-            await self.done.wait()
-        reply()
-
-    def abort(self, reason: str) -> None:
-        """End the session with status −5 (the server is shutting down)."""
-        if not self.ended and not self.stop_requested:
-            self.abort_reason = reason
-            self.stop_requested = True
-            self._interrupt()
-
-    def end_interrupted(self) -> None:
-        """The run task noticed a stop or abort: end the session accordingly."""
-        if self.ended:
-            return
-        frame = self.session.progress.frames
-        if self.abort_reason:
-            self.apply(
-                self.session.fail(
-                    SourceFailed(
-                        frame=frame, status=int(EndStatus.INTERNAL_ERROR), message=self.abort_reason
-                    )
-                )
-            )
-        else:
-            self.apply(self.session.request_stop(StopRequested(frame=frame)))
-
-    @abstractmethod
-    def _interrupt(self) -> None:
-        """Make the run task notice the stop request now."""
-
-    @abstractmethod
-    async def run(self) -> None: ...
-
-    def status(self) -> dict[str, Any]:
-        """The current progress, for the `status` op: the terminal push once ended."""
-        if self.terminal is not None:
-            return self.terminal
-        state = self.session.state
-        progress = self.session.progress
-        fps = self.session.prepared.fps if self.session.prepared else 0.0
-        seconds = progress.frames / fps if fps else 0.0
-        return protocol.push(
-            [],
-            progress.total,
-            progress.count,
-            (0.0, seconds),
-            state.value,
-            capture_id=self.capture_id,
-            task=self.task,
-            session=self.session_id,
-            state=state.value,
-            frames=progress.frames,
-        )
-
-    # -- subscribers ----------------------------------------------------------------------
-
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self.subscribers[subscriber.id] = subscriber
-
-    def unsubscribe(self, connection_id: int) -> None:
-        self.subscribers.pop(connection_id, None)
-
-    def broadcast(self, body: dict[str, Any], *, terminal: bool = False) -> None:
-        for subscriber in list(self.subscribers.values()):
-            subscriber.outbox.put(
-                protocol.encode_push(body, subscriber.framing), droppable=not terminal
-            )
-
-    # -- events ---------------------------------------------------------------------------
-
-    def apply(self, events: list[Event]) -> None:
-        """Store `events` and push reps; a SessionEnded is held back to be sealed."""
-        ready: list[Event] = []
-        for event in events:
-            if isinstance(event, SessionEnded):
-                self._ended = event
-                continue
-            ready.append(event)
-            if isinstance(event, RepCounted):
-                self.on_rep(event)
-        self.ctx.writer.submit(self.session_id, ready)
-
-    def on_rep(self, rep: RepCounted) -> None:
-        self.broadcast(
-            protocol.push(
-                rep.status,
-                rep.total,
-                rep.count,
-                rep.time,
-                "",
-                capture_id=self.capture_id,
-                task=self.task,
-                session=self.session_id,
-            )
-        )
-
-    async def seal_and_push(
-        self,
-        sha256: str | None,
-        size: int | None,
-        push_status: list[int] | None = None,
-        msg: str | None = None,
-        counts: tuple[int, int] | None = None,
-        **extra: Any,
-    ) -> None:
-        """Store the sealed end durably, then send the terminal push (exactly once).
-
-        `push_status`, `msg` and `counts` (total, count) override what the push reports
-        (the face check reports its outcome code rather than the end status)."""
-        ended = self._ended or self.session.end
-        if ended is None:  # pragma: no cover - callers end the session first
-            raise RuntimeError(f"{self.label} has not ended")
-        sealed = ended.sealed(sha256, size)
-        self.ctx.writer.submit(self.session_id, [sealed])
-        note = ""
-        try:
-            await self.ctx.writer.flush(self.session_id)
-        except Exception as error:  # StoreError, or anything the store raised
-            log.error("%s: the session's events are not durable: %s", self.label, error)
-            note = "; WARNING: the result could not be saved, tell the administrator"
-        status = EndStatus(sealed.status)
-        text = msg if msg is not None else end_message(status, sealed.message)
-        self.terminal = protocol.push(
-            push_status if push_status is not None else [sealed.status],
-            counts[0] if counts else sealed.total,
-            counts[1] if counts else sealed.count,
-            (0.0, 0.0),
-            text + note,
-            capture_id=self.capture_id,
-            task=self.task,
-            session=self.session_id,
-            frames=sealed.frames,
-            **extra,
-        )
-        self.broadcast(self.terminal, terminal=True)
-        latency = ""
-        if self.stop_requested_at is not None:
-            latency = f", {1000 * (time.monotonic() - self.stop_requested_at):.0f} ms after stop"
-        log.info(
-            "%s: ended with status %d (%s): %d frames, count %d of %d, video %s%s",
-            self.label,
-            sealed.status,
-            sealed.message,
-            sealed.frames,
-            sealed.count,
-            sealed.total,
-            f"{size} bytes sha256 {sha256[:12]}" if sha256 and size is not None else "none",
-            latency,
-        )
+# Builds a prepared lane for one prepare request, or raises with the operator's message.
+Prepare = Callable[[LaneContext, Request, Recordings], Awaitable[Lane]]
 
 
-def lane_name(task: str, capture_id: int) -> str:
-    return f"{task} capture {capture_id}"
+@dataclass(frozen=True, slots=True)
+class LaneKind:
+    """How the server serves one task: the requests it takes and how its lane is prepared."""
 
-
-def end_message(status: EndStatus, message: str) -> str:
-    """The terminal push's msg: the table's words, then the specific reason if any."""
-    generic = status.message
-    if not message or message == generic:
-        return generic
-    return f"{generic}: {message}"
+    prepare_request: type[Request]
+    start_request: type[Request]
+    prepare: Prepare
 
 
 class LaneRegistry:
-    """Every lane of the server, and the dispatch of validated requests to them."""
+    """Every lane of the site, and the requests that drive them."""
 
-    def __init__(self, ctx: LaneContext) -> None:
+    def __init__(self, ctx: LaneContext, kinds: Mapping[str, LaneKind]) -> None:
         self.ctx = ctx
+        self.kinds = dict(kinds)
         self.lanes: dict[LaneKey, Lane] = {}
         self._locks: dict[LaneKey, anyio.Lock] = {}
 
@@ -302,78 +64,79 @@ class LaneRegistry:
             tally[lane.session.state.value] += 1
         return tally
 
-    async def shutdown(self, wait_s: float) -> None:
-        """End every unfinished lane (status −5) and wait for their terminal pushes."""
-        unfinished = [lane for lane in self.lanes.values() if not lane.done.is_set()]
-        for lane in unfinished:
-            lane.abort("the server shut down during the test")
-        with anyio.move_on_after(wait_s):
-            for lane in unfinished:
-                await lane.done.wait()
+    def kind(self, task: str) -> LaneKind:
+        """How `task` is served; `RequestError` naming the served tasks if it is not."""
+        kind = self.kinds.get(task)
+        if kind is None:
+            known = ", ".join(sorted(self.kinds)) or "none installed"
+            raise RequestError(f"unknown Task {task!r}; this server knows: {known}")
+        return kind
 
-    def disconnect(self, connection_id: int) -> None:
-        for lane in self.lanes.values():
-            lane.unsubscribe(connection_id)
+    def _lock(self, key: LaneKey) -> anyio.Lock:
+        return self._locks.setdefault(key, anyio.Lock())
 
-    async def handle(self, request: Request, subscriber: Subscriber, reply: Reply) -> None:
-        """Carry out `request`; `reply` is called exactly once with the ack's error or ok."""
+    # -- requests ---------------------------------------------------------------------------
+
+    async def prepare(self, request: Request, listener: Listener | None = None) -> Lane:
+        """A new session for the request's lane, its run task started."""
         key = (request.Task, request.CaptureID)
-        lock = self._locks.setdefault(key, anyio.Lock())
-        async with lock:
-            try:
-                await self._dispatch(key, request, subscriber, reply)
-            except (RequestError, DomainError, PathRefused) as error:
-                reply(str(error))
-
-    async def _dispatch(
-        self, key: LaneKey, request: Request, subscriber: Subscriber, reply: Reply
-    ) -> None:
-        lane = self.lanes.get(key)
-        who = lane_name(*key)
-        if request.Op is Operation.PREPARE:
-            if lane is not None and not lane.ended:
-                raise RequestError(refusal(Trigger.PREPARE, lane.session.state, who))
-            new = await self._create(request)
-            new.subscribe(subscriber)
+        async with self._lock(key):
+            lane = self.lanes.get(key)
+            if lane is not None and not lane.session_over:
+                raise RequestError(refusal(Trigger.PREPARE, lane.session.state, lane_name(*key)))
+            new = await self.kind(request.Task).prepare(self.ctx, request, self)
+            if listener is not None:
+                new.subscribe(listener)
             self.lanes[key] = new
             self.ctx.task_group.start_soon(new.run, name=f"lane {key[0]}/{key[1]}")
-            reply()
-            return
-        if lane is None:
-            trigger = Trigger.STOP if request.Op is Operation.STOP else Trigger.START
-            if request.Op is Operation.STATUS:
-                raise RequestError(f"{who} has no session; send prepare first")
-            raise RequestError(refusal(trigger, State.IDLE, who))
-        lane.subscribe(subscriber)
-        if request.Op is Operation.START:
+            return new
+
+    async def start(
+        self, key: LaneKey, request: Request | None, reply: Reply, listener: Listener | None = None
+    ) -> None:
+        async with self._lock(key):
+            lane = self._get(key, Trigger.START, listener)
             await lane.start(request, reply)
-        elif request.Op is Operation.STOP:
+
+    async def stop(self, key: LaneKey, reply: Reply, listener: Listener | None = None) -> None:
+        async with self._lock(key):
+            lane = self._get(key, Trigger.STOP, listener)
             await lane.stop(reply)
-        else:
-            reply()
-            subscriber.outbox.put(protocol.encode_push(lane.status(), subscriber.framing))
 
-    async def _create(self, request: Request) -> Lane:
-        # Imported here: each kind of lane pulls in its own heavy dependencies.
-        if request.Task == FACE_TASK:
-            from khfsm.server.face import FaceLane, prepare_face
+    async def lane(self, key: LaneKey, listener: Listener | None = None) -> Lane:
+        """The key's current lane (for its status), once earlier requests are done."""
+        async with self._lock(key):
+            if key not in self.lanes:
+                raise RequestError(f"{lane_name(*key)} has no session; send prepare first")
+            return self._get(key, Trigger.START, listener)
 
-            assert isinstance(request, protocol.FacePrepare)
-            lane: Lane = await prepare_face(self.ctx, request)
-            assert isinstance(lane, FaceLane)
-            return lane
-        from khfsm.server.pipeline import prepare_exercise
+    def _get(self, key: LaneKey, trigger: Trigger, listener: Listener | None) -> Lane:
+        lane = self.lanes.get(key)
+        if lane is None:
+            raise RequestError(refusal(trigger, State.IDLE, lane_name(*key)))
+        if listener is not None:
+            lane.subscribe(listener)
+        return lane
 
-        assert isinstance(request, protocol.ExercisePrepare)
-        self._check_video_free(request)
-        return await prepare_exercise(self.ctx, request)
-
-    def _check_video_free(self, request: protocol.ExercisePrepare) -> None:
-        wanted = str(self.ctx.media.resolve(request.ModelPath, "ModelPath"))
+    def recorded_by(self, video: Path) -> str | None:
+        wanted = str(video)
         for lane in self.lanes.values():
             prepared = lane.session.prepared
-            if not lane.ended and prepared is not None and prepared.video_path == wanted:
-                raise RequestError(
-                    f"ModelPath {request.ModelPath} is being recorded by {lane.who}; "
-                    "each test needs its own video file"
-                )
+            if not lane.session_over and prepared is not None and prepared.video_path == wanted:
+                return lane.who
+        return None
+
+    # -- connections and shutdown -----------------------------------------------------------
+
+    def unsubscribe(self, listener_id: int) -> None:
+        for lane in self.lanes.values():
+            lane.unsubscribe(listener_id)
+
+    async def shutdown(self, wait_s: float) -> None:
+        """End every unfinished lane (status −5) and wait for their final pushes."""
+        unfinished = [lane for lane in self.lanes.values() if lane.phase is not Phase.FINISHED]
+        for lane in unfinished:
+            lane.abort()
+        with anyio.move_on_after(wait_s):
+            for lane in unfinished:
+                await lane.finished()

@@ -28,8 +28,10 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
+from khfsm.errors import KhfsmError
 
-class PathRefused(ValueError):
+
+class PathRefused(KhfsmError, ValueError):
     """A path or URL from the network that may not be used; the message says why."""
 
 

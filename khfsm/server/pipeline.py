@@ -1,4 +1,4 @@
-"""One exercise session's live pipeline, under the server's task group.
+"""An exercise lane: its work in the lane template (`khfsm.server.lane`) is this pipeline.
 
     camera stage ──frames──▶ assess stage ──assessed frames──▶ record stage
     (OpenCV read in a        (pose via the shared       (H.264 fMP4 via PyAV
@@ -33,24 +33,20 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 import khfsm
 from khfsm.domain.codes import EndStatus
-from khfsm.domain.events import (
-    Event,
-    FrameObserved,
-    SessionPrepared,
-    SourceFailed,
-)
-from khfsm.domain.machine import State
+from khfsm.domain.events import Event, FrameObserved, SessionPrepared, SourceFailed
 from khfsm.domain.pose import Pose
 from khfsm.domain.session import Session
 from khfsm.domain.timeline import assessed_until
 from khfsm.hashing import file_sha256
 from khfsm.registry import get_exercise
-from khfsm.server.camera import Camera, CameraError, CameraInfo
+from khfsm.server.camera import Camera, CameraError
 from khfsm.server.context import LaneContext
-from khfsm.server.lanes import Lane, Reply, lane_name
+from khfsm.server.lane import Lane, Phase, lane_name
+from khfsm.server.lanes import Recordings
 from khfsm.server.paths import CameraSource, parse_source
 from khfsm.server.protocol import ExercisePrepare, Request, RequestError
 from khfsm.server.recording import Evidence, VideoRecorder
+from khfsm.server.sources import FIRST_FRAME_ALLOWANCE_S, probe_camera
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +55,6 @@ RECORD_QUEUE = 20  # assessment -> encoder
 RETRY_S = 0.05  # pause between reads of a source that has no frame right now
 REOPEN_S = 1.0  # a live source that stopped delivering is reopened this often
 LATENCY_SAMPLES = 4000
-# A camera's first frame after (re)opening may take a while: the RTSP handshake, and the
-# decoder waits for the next keyframe (IP cameras send one every 1-4 s). The grace period
-# counts from the start only once this allowance has been added.
-FIRST_FRAME_ALLOWANCE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +96,22 @@ def _quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
-async def prepare_exercise(ctx: LaneContext, request: ExercisePrepare) -> ExerciseLane:
+async def prepare_exercise(
+    ctx: LaneContext, request: Request, recordings: Recordings
+) -> ExerciseLane:
     """Check everything the test needs (rules, camera, video path) and create the session."""
+    if not isinstance(request, ExercisePrepare):  # pragma: no cover - the protocol's choice
+        raise TypeError(f"an exercise is prepared with ExercisePrepare, not {request!r}")
     exercise = get_exercise(request.Task)
     who = lane_name(request.Task, request.CaptureID)
-    source = parse_source(request.CapturePath, ctx.media, ctx.settings.allowed_schemes)
     video = ctx.media.resolve(request.ModelPath, "ModelPath")
+    recorder = recordings.recorded_by(video)
+    if recorder is not None:
+        raise RequestError(
+            f"ModelPath {request.ModelPath} is being recorded by {recorder}; "
+            "each test needs its own video file"
+        )
+    source = parse_source(request.CapturePath, ctx.media, ctx.settings.allowed_schemes)
     if video.exists():
         raise RequestError(
             f"ModelPath {request.ModelPath} already exists; each test needs a new video file "
@@ -132,7 +134,7 @@ async def prepare_exercise(ctx: LaneContext, request: ExercisePrepare) -> Exerci
         video_path=str(video),
         engine_version=khfsm.__version__,
         rules_version=exercise.rules_version,
-        models=dict(ctx.models),
+        models=dict(ctx.pose_models),
         frame_width=info.width,
         frame_height=info.height,
         prepared_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -141,7 +143,7 @@ async def prepare_exercise(ctx: LaneContext, request: ExercisePrepare) -> Exerci
         events = session.prepare(prepared)
     except ValueError as error:
         raise RequestError(str(error)) from None
-    lane = ExerciseLane(ctx, request.Task, request.CaptureID, session, source, video)
+    lane = ExerciseLane(ctx, request.CaptureID, session, source, video)
     lane.apply(events)
     log.info(
         "%s: prepared %s level %d, %d frames at %g fps (%g s), camera %s (%dx%d), video %s",
@@ -159,108 +161,40 @@ async def prepare_exercise(ctx: LaneContext, request: ExercisePrepare) -> Exerci
     return lane
 
 
-async def probe_camera(ctx: LaneContext, source: CameraSource) -> CameraInfo:
-    """Open the camera once to check it and learn its frame size, then release it."""
-
-    allowance = ctx.settings.camera_grace_s + FIRST_FRAME_ALLOWANCE_S
-
-    def probe() -> CameraInfo:
-        camera = Camera(source, timeout_s=allowance)
-        try:
-            info = camera.open()
-            if camera.read() is None:
-                raise CameraError(f"camera {source.display} opened but delivered no frame")
-            return info
-        finally:
-            camera.close()
-
-    try:
-        with anyio.fail_after(allowance + 1.0):
-            return await anyio.to_thread.run_sync(
-                probe, abandon_on_cancel=True, limiter=ctx.camera_limiter
-            )
-    except CameraError as error:
-        raise RequestError(f"{error}; check CapturePath and that the camera is on") from None
-    except TimeoutError:
-        raise RequestError(
-            f"camera {source.display} did not answer within {allowance + 1.0:g} s; "
-            "check CapturePath and the network"
-        ) from None
-
-
 class ExerciseLane(Lane):
     def __init__(
         self,
         ctx: LaneContext,
-        task: str,
         capture_id: int,
         session: Session,
         source: CameraSource,
         video: Path,
     ) -> None:
-        super().__init__(ctx, task, capture_id, session)
+        super().__init__(ctx, capture_id, session)
         self.source = source
         self.video = video
         self.fps = session.prepared.fps if session.prepared else 20.0
         self.stats = LaneStats()
-        self._wake = anyio.Event()  # start or stop requested
         self._frames_scope: anyio.CancelScope | None = None
         self._recorder: VideoRecorder | None = None
         self._evidence: Evidence | None = None
 
-    # -- requests -------------------------------------------------------------------------
+    # -- the lane template's hooks --------------------------------------------------------
 
-    async def start(self, request: Request, reply: Reply) -> None:
-        if not self.begin(reply):
-            return
-        self._wake.set()
-        log.info("%s: started", self.label)
-        reply()
-
-    def _interrupt(self) -> None:
-        self._wake.set()
+    def interrupt_work(self) -> None:
+        # Only the wait for the next frame is cancelled: the recording is closed normally,
+        # so every assessed frame is in the video.
         if self._frames_scope is not None:
             self._frames_scope.cancel()
 
-    # -- the run task ---------------------------------------------------------------------
+    async def seal_evidence(self) -> Evidence | None:
+        return self._evidence or await self._salvage_recording()
 
-    async def run(self) -> None:
-        try:
-            await self._wake.wait()
-            if self.session.state is State.RUNNING:
-                await self._run_test()
-            self.end_interrupted()  # stopped before start or during the test
-        except Exception:
-            log.exception("%s: internal error; the test ends with status -5", self.label)
-            if not self.ended:
-                self.apply(
-                    self.session.fail(
-                        SourceFailed(
-                            frame=self.session.progress.frames,
-                            status=int(EndStatus.INTERNAL_ERROR),
-                            message="internal error in the server; see the server log",
-                        )
-                    )
-                )
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._finish()
+    def release(self) -> None:
+        self.ctx.pose.forget(self.key)
 
-    async def _finish(self) -> None:
-        try:
-            evidence = self._evidence or await self._salvage_recording()
-        except Exception:
-            log.exception("%s: the recording could not be closed", self.label)
-            evidence = None
-        try:
-            await self.seal_and_push(
-                evidence.sha256 if evidence else None, evidence.size if evidence else None
-            )
-        except Exception:
-            log.exception("%s: could not finish the session", self.label)
-        finally:
-            self.ctx.pose.forget(self.key)
-            self.done.set()
+    def figures(self) -> dict[str, float | int]:
+        return self.stats.snapshot()
 
     async def _salvage_recording(self) -> Evidence | None:
         """After an error: close what was written and hash it (fragments stay decodable)."""
@@ -278,7 +212,7 @@ class ExerciseLane(Lane):
 
         return await anyio.to_thread.run_sync(salvage, limiter=self.ctx.work_limiter)
 
-    async def _run_test(self) -> None:
+    async def work(self) -> None:
         frames_tx, frames_rx = anyio.create_memory_object_stream[CameraFrame | SourceLost](
             FRAME_QUEUE
         )
@@ -300,7 +234,7 @@ class ExerciseLane(Lane):
         record: ObjectSendStream[CameraFrame],
     ) -> None:
         with anyio.CancelScope() as self._frames_scope:
-            if self.stop_requested:
+            if self.phase is not Phase.ACTIVE:
                 return
             async for item in frames:
                 if isinstance(item, SourceLost):
@@ -310,7 +244,7 @@ class ExerciseLane(Lane):
                 # every recorded frame is an assessed one and vice versa.
                 with anyio.CancelScope(shield=True):
                     await self._assess(item, record)
-                if self.ended:
+                if self.session_over:
                     return
             self.apply(self._source_lost("the camera stage ended unexpectedly"))
 
@@ -347,6 +281,10 @@ class ExerciseLane(Lane):
                 try:
                     lost = await self._read_frames(camera, frames, grace)
                     await frames.send(SourceLost(lost))
+                except anyio.BrokenResourceError:
+                    # The assessment ended (stop, time up) while this stage waited for room
+                    # in the queue, before the cancellation reached it: nothing to report.
+                    pass
                 finally:
                     with anyio.move_on_after(1.0, shield=True):
                         await anyio.to_thread.run_sync(camera.close, abandon_on_cancel=True)

@@ -12,6 +12,12 @@ Pushes: the original's key order and spacing, plus ``CaptureID``, ``Task`` and `
 
     2222 {"status": [0], "total": 1, "count": 1, "time": [3.0, 4.5], "msg": "", ...}
 
+The push code is the task's own (`khfsm.domain.task.Task.push_code`: 2222 for pushup). A
+session's final push also carries ``frames``; a reply to ``status`` carries ``state``.
+
+Which fields a prepare or start takes depends on the kind of task (an exercise, the face
+check): the server says so through `TaskRequests`; this module names no task.
+
 Every problem with a request becomes an error acknowledgement whose ``error`` says what to
 fix; nothing here raises to the caller except `RequestError`.
 """
@@ -23,21 +29,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from khfsm.domain.face import TASK as FACE_TASK
-
-# The task number repeated four times (the original's numbering, not the 3XY exercise digit).
-PUSH_CODES: dict[str, int] = {
-    FACE_TASK: 1111,
-    "pushup": 2222,
-    "situp": 3333,
-    "pullup": 4444,
-    "squat": 5555,
-    "armhang": 6666,
-}
+from khfsm.errors import KhfsmError
+from khfsm.server.push import Push
 
 MAX_DURATION_S = 4 * 3600.0
 MAX_FPS = 60.0
@@ -52,7 +49,7 @@ class Operation(StrEnum):
     STATUS = "status"
 
 
-class RequestError(Exception):
+class RequestError(KhfsmError):
     """A request that cannot be carried out; `str(error)` is the `error` of the ack."""
 
 
@@ -208,23 +205,29 @@ def _unique(items: Any) -> list[str]:
     return out
 
 
-def parse_request(incoming: Incoming, check_task: Callable[[str], object] | None = None) -> Request:
+class TaskRequests(Protocol):
+    """The request models of one kind of task (see `khfsm.server.kinds`)."""
+
+    @property
+    def prepare_request(self) -> type[Request]: ...
+
+    @property
+    def start_request(self) -> type[Request]: ...
+
+
+def parse_request(incoming: Incoming, requests_of: Callable[[str], TaskRequests]) -> Request:
     """The envelope (Task, Op, CaptureID) and, for prepare/start, the op's own fields.
 
-    `check_task` raises (with the list of known tasks) when the Task is not served here; it
-    runs before the op's fields are checked, so an unknown Task is the one error reported.
+    `requests_of` raises `RequestError` (with the list of known tasks) when the Task is not
+    served here; it runs before the op's fields are checked, so an unknown Task is the one
+    error reported.
     """
     envelope = validate(Request, incoming.data)
-    if check_task is not None and envelope.Task != FACE_TASK:
-        try:
-            check_task(envelope.Task)
-        except Exception as error:
-            raise RequestError(str(error)) from None
+    requests = requests_of(envelope.Task)
     if envelope.Op is Operation.PREPARE:
-        model: type[Request] = FacePrepare if envelope.Task == FACE_TASK else ExercisePrepare
-        return validate(model, incoming.data)
-    if envelope.Op is Operation.START and envelope.Task == FACE_TASK:
-        return validate(FaceStart, incoming.data)
+        return validate(requests.prepare_request, incoming.data)
+    if envelope.Op is Operation.START:
+        return validate(requests.start_request, incoming.data)
     return envelope
 
 
@@ -275,10 +278,24 @@ def push(
     return body
 
 
-def encode_push(body: Mapping[str, Any], framing: Framing | None) -> str:
-    """The push as text: with the task's push code when the client uses codes."""
+def push_body(update: Push) -> dict[str, Any]:
+    """A lane's `Push` as the wire's push object."""
+    return push(
+        update.status,
+        update.total,
+        update.count,
+        update.time,
+        update.message,
+        capture_id=update.capture_id,
+        task=update.task,
+        session=update.session,
+        **update.details,
+    )
+
+
+def encode_push(body: Mapping[str, Any], framing: Framing | None, push_code: int) -> str:
+    """The push as text: with the task's `push_code` when the client uses codes."""
     text = json.dumps(body, ensure_ascii=False)
     if framing is None or framing.code is None:
         return text
-    code = PUSH_CODES.get(str(body.get("Task")))
-    return text if code is None else framing.wrap(text, code)
+    return framing.wrap(text, push_code)

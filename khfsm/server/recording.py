@@ -21,6 +21,7 @@ import av
 import cv2
 import numpy as np
 
+from khfsm.errors import KhfsmError
 from khfsm.hashing import file_sha256
 
 FRAGMENTED_MP4 = {
@@ -34,7 +35,7 @@ X264_OPTIONS = {
 }
 
 
-class RecordingError(RuntimeError):
+class RecordingError(KhfsmError, RuntimeError):
     """The video cannot be written; the message names the file and the reason."""
 
 

@@ -23,6 +23,7 @@ import functools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -94,9 +95,15 @@ class _Detector:
 
     @classmethod
     def load(
-        cls, model: str, spec: AnchorSpec, min_score: float, threads: int, providers: str
+        cls,
+        model: str,
+        spec: AnchorSpec,
+        min_score: float,
+        threads: int,
+        providers: str,
+        directory: Path | None = None,
     ) -> _Detector:
-        session = create_session(verified_model_path(model), threads, providers)
+        session = create_session(verified_model_path(model, directory), threads, providers)
         return cls(session, ssd_anchor_centers(spec), spec.input_size, min_score)
 
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
@@ -274,21 +281,31 @@ def _check_image(image: np.ndarray) -> None:
 _load_lock = threading.Lock()
 
 
-def load_face_analyzer(threads: int = 1, providers: str = "auto") -> FaceAnalyzer:
-    """Face models verified against the manifest; cached per process."""
+def load_face_analyzer(
+    threads: int = 1, providers: str = "auto", directory: Path | None = None
+) -> FaceAnalyzer:
+    """Face models (from `directory`, default the bundled ones) verified against the
+    manifest; cached per process."""
     with _load_lock:
-        return _load_face_analyzer(threads, providers)
+        return _load_face_analyzer(threads, providers, directory)
 
 
 @functools.cache
-def _load_face_analyzer(threads: int, providers: str) -> FaceAnalyzer:
+def _load_face_analyzer(threads: int, providers: str, directory: Path | None) -> FaceAnalyzer:
     return FaceAnalyzer(
         short_range=_Detector.load(
-            "face_detection_short_range", FACE_SHORT_RANGE_ANCHORS, 0.5, threads, providers
+            "face_detection_short_range",
+            FACE_SHORT_RANGE_ANCHORS,
+            0.5,
+            threads,
+            providers,
+            directory,
         ),
         full_range=_Detector.load(
-            "face_detection_full_range", FACE_FULL_RANGE_ANCHORS, 0.6, threads, providers
+            "face_detection_full_range", FACE_FULL_RANGE_ANCHORS, 0.6, threads, providers, directory
         ),
-        mesh=create_session(verified_model_path("face_landmark"), threads, providers),
-        embedder=create_session(verified_model_path("face_embedding"), threads, providers),
+        mesh=create_session(verified_model_path("face_landmark", directory), threads, providers),
+        embedder=create_session(
+            verified_model_path("face_embedding", directory), threads, providers
+        ),
     )

@@ -67,24 +67,24 @@ def load_manifest(directory: Path | None = None) -> dict[str, ModelEntry]:
     }
 
 
-def pose_model_hashes() -> dict[str, str]:
+def pose_model_hashes(directory: Path | None = None) -> dict[str, str]:
     """Model file -> sha256 of the pose models, from the manifest (empty if unavailable):
     what a session records as the models that produced its keypoints."""
-    return _hashes_of(("pose_detection", "pose_landmark"))
+    return _hashes_of(("pose_detection", "pose_landmark"), directory)
 
 
-def face_model_hashes() -> dict[str, str]:
+def face_model_hashes(directory: Path | None = None) -> dict[str, str]:
     """Model file -> sha256 of the face models (empty if unavailable)."""
     try:
-        names = [name for name in load_manifest() if name.startswith("face_")]
+        names = [name for name in load_manifest(directory) if name.startswith("face_")]
     except (ModelIntegrityError, KeyError, TypeError):
         return {}
-    return _hashes_of(tuple(names))
+    return _hashes_of(tuple(names), directory)
 
 
-def _hashes_of(names: tuple[str, ...]) -> dict[str, str]:
+def _hashes_of(names: tuple[str, ...], directory: Path | None) -> dict[str, str]:
     try:
-        manifest = load_manifest()
+        manifest = load_manifest(directory)
     except (ModelIntegrityError, KeyError, TypeError):  # no usable manifest: none recorded
         return {}
     return {entry.file: entry.sha256 for name, entry in manifest.items() if name in names}

@@ -23,6 +23,7 @@ import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -340,16 +341,22 @@ def check_frame(frame: np.ndarray) -> None:
 _load_lock = threading.Lock()
 
 
-def load_pose_models(threads: int = 1, providers: str = "auto") -> PoseModels:
-    """The pose detector and landmark sessions, verified against the manifest; cached per
-    process and per (threads, providers)."""
+def load_pose_models(
+    threads: int = 1, providers: str = "auto", directory: Path | None = None
+) -> PoseModels:
+    """The pose detector and landmark sessions (from `directory`, default the bundled
+    models), verified against the manifest; cached per process and per arguments."""
     with _load_lock:
-        return _load_pose_models(threads, providers)
+        return _load_pose_models(threads, providers, directory)
 
 
 @functools.cache
-def _load_pose_models(threads: int, providers: str) -> PoseModels:
+def _load_pose_models(threads: int, providers: str, directory: Path | None) -> PoseModels:
     return PoseModels(
-        detector=create_session(verified_model_path("pose_detection"), threads, providers),
-        landmarker=create_session(verified_model_path("pose_landmark"), threads, providers),
+        detector=create_session(
+            verified_model_path("pose_detection", directory), threads, providers
+        ),
+        landmarker=create_session(
+            verified_model_path("pose_landmark", directory), threads, providers
+        ),
     )

@@ -65,7 +65,7 @@ class RunningServer:
         return data
 
     def recorder(self) -> Any:
-        return self.app.state.server.recorder
+        return self.app.state.site.recorder
 
 
 @pytest.fixture(scope="session")

@@ -109,6 +109,7 @@ async def test_existing_video_is_never_overwritten(server: RunningServer) -> Non
 
 
 def test_ack_and_push_wire_format() -> None:
+    from khfsm.registry import get_task
     from khfsm.server import protocol
 
     incoming = protocol.split_frame('2001  {"Task":"pushup","Op":"stop","CaptureID":2}')
@@ -118,8 +119,9 @@ def test_ack_and_push_wire_format() -> None:
         '2001  {"CaptureID":2,"Task":"pushup","error":"","op":"stop","result":"ok"}'
     )
     push = protocol.push([311], 3, 2, (10.2, 11.4), "", capture_id=2, task="pushup", session="s")
-    assert protocol.encode_push(push, protocol.Framing(2001, " ")) == (
+    push_code = get_task("pushup").push_code
+    assert protocol.encode_push(push, protocol.Framing(2001, " "), push_code) == (
         '2222 {"status": [311], "total": 3, "count": 2, "time": [10.2, 11.4], "msg": "", '
         '"CaptureID": 2, "Task": "pushup", "session": "s"}'
     )
-    assert json.loads(protocol.encode_push(push, protocol.Framing())) == push
+    assert json.loads(protocol.encode_push(push, protocol.Framing(), push_code)) == push

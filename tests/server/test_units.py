@@ -63,3 +63,21 @@ async def test_outbox_drops_oldest_progress_but_never_terminal_or_acks() -> None
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_command_line_tablet_knows_a_final_push_of_any_task_by_its_fields() -> None:
+    from khfsm.cli.tablet import parse_message
+
+    envelope = '"CaptureID": 2, "Task": "%s", "session": "s"'
+    rep = parse_message('2222 {"status": [0], "total": 1, "count": 1, "time": [1.0, 2.0], '
+                        '"msg": "", ' + envelope % "pushup" + "}")  # fmt: skip
+    status = parse_message('{"status": [], "total": 0, "count": 0, "time": [0.0, 1.5], '
+                           '"msg": "running", ' + envelope % "pushup" +
+                           ', "state": "running", "frames": 15}')  # fmt: skip
+    ended = parse_message('{"status": [-2], "total": 1, "count": 1, "time": [0.0, 0.0], '
+                          '"msg": "time is up", ' + envelope % "pushup" +
+                          ', "frames": 80}')  # fmt: skip
+    face = parse_message('1111 {"status": [1], "total": 1, "count": 0, "time": [0.0, 0.0], '
+                         '"msg": "no match", ' + envelope % "FaceDetection" +
+                         ', "frames": 0, "similarity": 0.1, "threshold": 0.55}')  # fmt: skip
+    assert [m.terminal for m in (rep, status, ended, face)] == [False, False, True, True]

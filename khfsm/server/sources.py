@@ -1,0 +1,70 @@
+"""Checking a lane's source at prepare: a camera is opened once and must deliver a frame; a
+photo must decode. Shared by every kind of lane, off the event loop, with operator-worded
+errors (`RequestError`)."""
+
+from __future__ import annotations
+
+import os
+
+import anyio
+import numpy as np
+
+from khfsm.server.camera import Camera, CameraError, CameraInfo, read_image
+from khfsm.server.context import LaneContext
+from khfsm.server.paths import CameraSource
+from khfsm.server.protocol import RequestError
+
+# A camera's first frame after (re)opening may take a while: the RTSP handshake, and the
+# decoder waits for the next keyframe (IP cameras send one every 1-4 s). The grace period
+# counts from the start only once this allowance has been added.
+FIRST_FRAME_ALLOWANCE_S = 5.0
+FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+
+def use_ffmpeg_capture_options(options: str) -> None:
+    """OpenCV takes FFmpeg's capture options (e.g. RTSP over TCP) only from this process
+    variable, read at every open: set it from the settings, unless the process already has."""
+    if options:
+        os.environ.setdefault(FFMPEG_OPTIONS_ENV, options)
+
+
+async def probe_camera(ctx: LaneContext, source: CameraSource) -> CameraInfo:
+    """Open the camera once to check it and learn its frame size, then release it."""
+
+    allowance = ctx.settings.camera_grace_s + FIRST_FRAME_ALLOWANCE_S
+
+    def probe() -> CameraInfo:
+        camera = Camera(source, timeout_s=allowance)
+        try:
+            info = camera.open()
+            if camera.read() is None:
+                raise CameraError(f"camera {source.display} opened but delivered no frame")
+            return info
+        finally:
+            camera.close()
+
+    try:
+        with anyio.fail_after(allowance + 1.0):
+            return await anyio.to_thread.run_sync(
+                probe, abandon_on_cancel=True, limiter=ctx.camera_limiter
+            )
+    except CameraError as error:
+        raise RequestError(f"{error}; check CapturePath and that the camera is on") from None
+    except TimeoutError:
+        raise RequestError(
+            f"camera {source.display} did not answer within {allowance + 1.0:g} s; "
+            "check CapturePath and the network"
+        ) from None
+
+
+async def read_photo(ctx: LaneContext, source: CameraSource) -> np.ndarray:
+    """The photo `source` names; `CameraError` if it cannot be read."""
+    return await anyio.to_thread.run_sync(read_image, str(source.target), limiter=ctx.work_limiter)
+
+
+async def check_photo(ctx: LaneContext, source: CameraSource) -> np.ndarray:
+    """The photo at prepare: `RequestError` if it cannot be read."""
+    try:
+        return await read_photo(ctx, source)
+    except CameraError as error:
+        raise RequestError(f"CapturePath: {error}") from None

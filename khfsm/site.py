@@ -1,0 +1,379 @@
+"""The engine as a library: a `Site` runs lanes inside the caller's own asyncio/AnyIO loop.
+
+    async with khfsm.Site(database_url="sqlite:///khfsm.sqlite", media_root="media") as site:
+        lane = await site.prepare(
+            "pushup", camera="rtsp://cam-2/stream", level=5, duration=122, fps=20,
+            video="video/candidate-17.mp4",
+        )
+        await lane.start()
+        async for push in lane.progress():  # every counted rep, then the final push
+            print(push.status, push.count, push.total, push.message)
+
+`khfsm serve` is this API behind a WebSocket adapter (`khfsm.server.app`): the lanes, the
+store, the pose service and the recording are the same objects either way. A `Site` owns
+one task group; open it with `async with` in the task that uses it. Leaving the block ends
+every unfinished lane with status −5 and makes its events durable first.
+
+Every refusal (a lane that is already running, a path outside the media root, a camera that
+does not answer) raises `RequestError` whose message says what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+import khfsm
+from khfsm.domain.errors import DomainError
+from khfsm.domain.face import FACE_CHECK
+from khfsm.domain.machine import State
+from khfsm.registry import get_task, installed_tasks
+from khfsm.server import protocol
+from khfsm.server.context import FaceLoader, LaneContext
+from khfsm.server.lane import Lane
+from khfsm.server.lanes import LaneKind, LaneRegistry
+from khfsm.server.monitor import LoopMonitor
+from khfsm.server.paths import MediaRoot, PathRefused
+from khfsm.server.protocol import ExercisePrepare, FacePrepare, Request, RequestError
+from khfsm.server.push import Push
+from khfsm.server.sources import use_ffmpeg_capture_options
+from khfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from khfsm.store.sql import SqlRecorder
+    from khfsm.store.writer import EventWriter
+    from khfsm.vision.batching import PoseService
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_WAIT_S = 15.0
+
+
+def served_kinds() -> dict[str, LaneKind]:
+    """Task -> its kind of lane, for the newest release of every installed task."""
+    from khfsm.server.kinds import lane_kinds
+
+    return lane_kinds({name: get_task(name) for name in installed_tasks()})
+
+
+class Site:
+    """The lanes of one site, with their store, media root and models.
+
+    `settings` as given, else built from `overrides` (keyword arguments named like the
+    `Settings` fields, e.g. ``database_url=``, ``media_root=``), which take precedence over
+    ``KHFSM_*`` variables and the config file like command-line flags do."""
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        if settings is not None and overrides:
+            raise TypeError("pass either settings or keyword overrides, not both")
+        self.settings = settings if settings is not None else Settings(**overrides)
+        self.media = MediaRoot.at(self.settings.resolved_media_root)
+        self.monitor = LoopMonitor()
+        self.provider = ""  # the ONNX Runtime execution provider, once open
+        self._stack: AsyncExitStack | None = None
+        self._registry: LaneRegistry | None = None
+        self._recorder: SqlRecorder | None = None
+        self._writer: EventWriter | None = None
+        self._pose: PoseService | None = None
+
+    # -- what the WebSocket adapter and /healthz read -------------------------------------------
+
+    @property
+    def registry(self) -> LaneRegistry:
+        return _opened(self._registry)
+
+    @property
+    def recorder(self) -> SqlRecorder:
+        return _opened(self._recorder)
+
+    @property
+    def writer(self) -> EventWriter:
+        return _opened(self._writer)
+
+    @property
+    def pose(self) -> PoseService:
+        return _opened(self._pose)
+
+    @property
+    def database(self) -> str:
+        """The store's URL with any password masked."""
+        from khfsm.store.urls import redact_database_url
+
+        return redact_database_url(self.settings.resolved_database_url)
+
+    # -- opening and closing --------------------------------------------------------------------
+
+    async def __aenter__(self) -> Site:
+        from khfsm.store.sql import open_recorder
+        from khfsm.store.urls import is_sqlite, parse_url
+        from khfsm.store.writer import EventWriter
+        from khfsm.vision.batching import PoseService
+        from khfsm.vision.pose import load_pose_models
+
+        settings = self.settings
+        lane_kinds = served_kinds()
+        use_ffmpeg_capture_options(settings.ffmpeg_capture_options)
+        self.media.root.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        sqlite = is_sqlite(parse_url(url))
+        if sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # SQLite is embedded: the site brings it to the current schema. PostgreSQL is
+        # upgraded by its administrator (`khfsm db upgrade`).
+        recorder = await anyio.to_thread.run_sync(lambda: open_recorder(url, upgrade=sqlite))
+        async with AsyncExitStack() as stack:
+            stack.callback(recorder.close)
+            models = await anyio.to_thread.run_sync(
+                load_pose_models,
+                settings.inference_threads,
+                settings.providers,
+                settings.models_dir,
+            )
+            writer = EventWriter(recorder)
+            pose = PoseService(
+                models,
+                max_batch=settings.max_batch,
+                max_wait_ms=settings.max_wait_ms,
+                workers=settings.inference_workers,
+            )
+            task_group = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(task_group.cancel_scope.cancel)  # runs before the group's exit
+            task_group.start_soon(writer.run, name="event writer")
+            task_group.start_soon(pose.run, name="pose service")
+            task_group.start_soon(self.monitor.run, name="loop monitor")
+            self._registry = LaneRegistry(self._lane_context(task_group, pose, writer), lane_kinds)
+            self._recorder, self._writer, self._pose = recorder, writer, pose
+            self.provider = models.detector.get_providers()[0]
+            self._stack = stack.pop_all()
+        log.info(
+            "khfsm %s ready: store %s, media root %s, inference on %s",
+            khfsm.__version__,
+            self.database,
+            self.media.root,
+            self.provider,
+        )
+        return self
+
+    def _lane_context(
+        self, task_group: TaskGroup, pose: PoseService, writer: EventWriter
+    ) -> LaneContext:
+        from khfsm.vision.manifest import face_model_hashes, pose_model_hashes
+
+        settings = self.settings
+        directory = settings.models_dir
+        return LaneContext(
+            settings=settings,
+            media=self.media,
+            writer=writer,
+            pose=pose,
+            task_group=task_group,
+            face=FaceLoader(settings.inference_threads, settings.providers, directory),
+            pose_models=pose_model_hashes(directory),
+            face_models=face_model_hashes(directory),
+        )
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return None
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.registry.shutdown(SHUTDOWN_WAIT_S)
+        finally:
+            await stack.__aexit__(exc_type, exc, traceback)
+        return None
+
+    # -- lanes ----------------------------------------------------------------------------------
+
+    async def prepare(
+        self,
+        task: str,
+        *,
+        camera: str | int,
+        video: str | Path,
+        duration: float,
+        fps: float = 20.0,
+        level: int = 5,
+        capture_id: int = 0,
+    ) -> LaneHandle:
+        """Prepare an exercise test: the camera is opened once to check it, `video` (under
+        the media root, not existing yet) is where the evidence will be recorded."""
+        request = _validated(
+            ExercisePrepare,
+            Task=task,
+            Op=protocol.Operation.PREPARE,
+            CaptureID=capture_id,
+            CapturePath=camera,
+            ModelPath=str(video),
+            Duration=duration,
+            Fps=fps,
+            Level=level,
+        )
+        return await self._prepare(request)
+
+    async def prepare_face_check(
+        self, *, camera: str | int, enrolled: str | Path, capture_id: int = 0
+    ) -> LaneHandle:
+        """Prepare a face check: is the person in `camera` (a photo under the media root or
+        a stream) the one whose vector `enrolled` holds (`khfsm face enroll`)?"""
+        request = _validated(
+            FacePrepare,
+            Task=FACE_CHECK.task,
+            Op=protocol.Operation.PREPARE,
+            CaptureID=capture_id,
+            CapturePath=camera,
+            ModelPath=str(enrolled),
+        )
+        return await self._prepare(request)
+
+    async def _prepare(self, request: Request) -> LaneHandle:
+        try:
+            lane = await self.registry.prepare(request)
+        except (DomainError, PathRefused) as error:
+            raise RequestError(str(error)) from error
+        return LaneHandle(self.registry, lane)
+
+    def lanes(self) -> list[LaneHandle]:
+        """Every lane's current (or last) session."""
+        registry = self.registry
+        return [LaneHandle(registry, lane) for lane in registry.lanes.values()]
+
+
+class LaneHandle:
+    """One prepared session of one lane, as an embedding application drives it."""
+
+    def __init__(self, registry: LaneRegistry, lane: Lane) -> None:
+        self._registry = registry
+        self._lane = lane
+
+    @property
+    def task(self) -> str:
+        return self._lane.task_name
+
+    @property
+    def capture_id(self) -> int:
+        return self._lane.capture_id
+
+    @property
+    def session_id(self) -> str:
+        return self._lane.session_id
+
+    @property
+    def state(self) -> State:
+        return self._lane.session.state
+
+    def status(self) -> Push:
+        """The progress so far (the final push once the session has finished)."""
+        return self._lane.status()
+
+    async def start(self, duration: float | None = None) -> Mapping[str, Any]:
+        """Start the test. An exercise returns at once; a face check returns once it has
+        an outcome, with the saved crop's `filename` (relative to the media root).
+        `duration` is the face check's time limit in seconds (default 10)."""
+        lane = self._lane
+        fields: dict[str, Any] = {
+            "Task": lane.task_name,
+            "Op": protocol.Operation.START,
+            "CaptureID": lane.capture_id,
+        }
+        if duration is not None:
+            fields["Duration"] = duration
+        request = _validated(self._registry.kind(lane.task_name).start_request, **fields)
+        answer = _Answer()
+        await self._registry.start(lane.key, request, answer)
+        return await answer.wait()
+
+    async def stop(self) -> Push:
+        """Stop the test (idempotent); returns the final push once it has been stored."""
+        answer = _Answer()
+        await self._registry.stop(self._lane.key, answer)
+        await answer.wait()
+        return await self.result()
+
+    async def result(self) -> Push:
+        """Wait for the session's end; its final push."""
+        await self._lane.finished()
+        final = self._lane.final_push
+        if final is None:  # pragma: no cover - only if finishing itself failed (logged)
+            raise RequestError(f"{self._lane.who} ended without a result; see the log")
+        return final
+
+    async def progress(self) -> AsyncIterator[Push]:
+        """Every push from now on (counted reps), ending with the final push."""
+        # Unbounded: a lane never waits for a reader, and a session pushes once per rep.
+        send, receive = anyio.create_memory_object_stream[Push](math.inf)
+        listener = _StreamListener(send)
+        lane = self._lane
+        lane.subscribe(listener)
+        try:
+            if lane.final_push is not None:
+                yield lane.final_push
+                return
+            async with receive:
+                async for push in receive:
+                    yield push
+                    if push.final:
+                        return
+        finally:
+            lane.unsubscribe(listener.id)
+            send.close()
+
+
+class _StreamListener:
+    def __init__(self, send: MemoryObjectSendStream[Push]) -> None:
+        self._send = send
+
+    @property
+    def id(self) -> int:
+        return id(self)
+
+    def __call__(self, push: Push) -> None:
+        self._send.send_nowait(push)
+
+
+class _Answer:
+    """The one answer to a request a lane makes through its reply callback."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self._error = ""
+        self._extra: dict[str, Any] = {}
+
+    def __call__(self, error: str = "", **extra: Any) -> None:
+        if self._event.is_set():
+            return
+        self._error, self._extra = error, extra
+        self._event.set()
+
+    async def wait(self) -> Mapping[str, Any]:
+        await self._event.wait()
+        if self._error:
+            raise RequestError(self._error)
+        return self._extra
+
+
+def _validated(model: type[Request], **fields: Any) -> Request:
+    return protocol.validate(model, fields)
+
+
+T = TypeVar("T")
+
+
+def _opened(value: T | None) -> T:
+    if value is None:
+        raise RuntimeError("the site is not open; use it as `async with Site(...) as site`")
+    return value

@@ -1,0 +1,182 @@
+"""The public async API: `khfsm.Site` embedded in the test's own event loop, a real clip as
+the camera, a real SQLite store, nothing between the caller and the lanes but the API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+import khfsm
+from khfsm.domain.events import (
+    FaceChecked,
+    FrameObserved,
+    RepCounted,
+    SessionEnded,
+    SessionPrepared,
+)
+from khfsm.domain.machine import State
+from khfsm.domain.replay import replay
+from khfsm.registry import get_exercise
+from khfsm.settings import Settings
+from tests.server.conftest import CAMERA_GRACE_S, CLIP, REPO_ROOT, decode_video
+from tests.server.test_trace import face_material
+
+
+@pytest.fixture
+def site_settings(tmp_path: Path, videos: Path) -> Settings:
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "clip.mp4").symlink_to(videos / CLIP)
+    return Settings(data_dir=tmp_path, media_root=media, camera_grace_s=CAMERA_GRACE_S)
+
+
+@pytest.fixture
+async def site(site_settings: Settings) -> AsyncIterator[khfsm.Site]:
+    async with khfsm.Site(site_settings) as opened:
+        yield opened
+
+
+@pytest.mark.anyio
+async def test_a_pushup_test_from_prepare_to_its_stored_replayable_end(
+    site: khfsm.Site, site_settings: Settings
+) -> None:
+    # 8 s at 10 fps: the clip's first push-up ends at about 7 s, then time is up.
+    lane = await site.prepare(
+        "pushup", camera="clip.mp4", level=5, duration=8, fps=10, video="video/a.mp4"
+    )
+    assert lane.state is State.PREPARED and lane.task == "pushup" and lane.capture_id == 0
+    assert await lane.start() == {}
+    pushes = [push async for push in lane.progress()]
+
+    *reps, final = pushes
+    assert reps and all(push.status == (0,) and not push.final for push in reps)
+    assert [push.total for push in reps] == list(range(1, len(reps) + 1))
+    assert final.final and final.status == (-2,) and final.message == "time is up"
+    assert final.details["frames"] == 80 and final.count == len(reps)
+    assert lane.state is State.STOPPED and lane.status() == final
+    assert await lane.stop() == final  # idempotent once ended
+
+    events = await anyio.to_thread.run_sync(site.recorder.events, lane.session_id)
+    assert isinstance(events[0], SessionPrepared) and events[0].task == "pushup"
+    assert [e.frame for e in events if isinstance(e, FrameObserved)] == list(range(80))
+    assert [e.total for e in events if isinstance(e, RepCounted)] == [p.total for p in reps]
+    ended = events[-1]
+    assert isinstance(ended, SessionEnded) and ended.status == -2 and ended.video_sha256
+    assert replay(events, get_exercise("pushup")).identical
+    video = site_settings.resolved_media_root / "video" / "a.mp4"
+    assert decode_video(video) == list(range(80))
+
+
+@pytest.mark.anyio
+async def test_stop_ends_a_running_test_and_returns_its_final_push(site: khfsm.Site) -> None:
+    lane = await site.prepare(
+        "pushup", camera="clip.mp4", duration=60, fps=10, video="video/stop.mp4", capture_id=3
+    )
+    await lane.start()
+    await anyio.sleep(1.0)
+    final = await lane.stop()
+    assert final.final and final.status == (-1,) and final.message == "stopped by the operator"
+    assert final.capture_id == 3 and final.session == lane.session_id
+    assert 0 < final.details["frames"] < 600
+    assert [push async for push in lane.progress()] == [final]  # a late reader gets the end
+
+
+@pytest.mark.anyio
+async def test_refusals_raise_request_error_with_the_operators_words(site: khfsm.Site) -> None:
+    lane = await site.prepare("pushup", camera="clip.mp4", duration=30, fps=10, video="v/1.mp4")
+    with pytest.raises(khfsm.RequestError, match="is already prepared; start it or stop it"):
+        await site.prepare("pushup", camera="clip.mp4", duration=30, fps=10, video="v/2.mp4")
+    with pytest.raises(khfsm.RequestError, match="is being recorded by pushup capture 0"):
+        await site.prepare(
+            "pushup", camera="clip.mp4", duration=30, fps=10, video="v/1.mp4", capture_id=1
+        )
+    with pytest.raises(khfsm.RequestError, match="outside the media root"):
+        await site.prepare("situp", camera="clip.mp4", duration=30, fps=10, video="/etc/evil.mp4")
+    with pytest.raises(khfsm.RequestError, match="Level must be <= 5"):
+        await site.prepare("situp", camera="clip.mp4", duration=30, video="v/3.mp4", level=9)
+    with pytest.raises(khfsm.RequestError, match="unknown Task 'juggling'") as unknown:
+        await site.prepare("juggling", camera="clip.mp4", duration=30, video="v/4.mp4")
+    assert isinstance(unknown.value, khfsm.KhfsmError)  # one root for every refusal
+    await lane.stop()  # stopped before it started: ends at once with −1
+    assert lane.status().status == (-1,) and lane.status().details["frames"] == 0
+    with pytest.raises(khfsm.RequestError, match="has ended; send prepare"):
+        await lane.start()
+
+
+@pytest.mark.anyio
+async def test_leaving_the_site_ends_running_lanes_with_minus_5_and_stores_them(
+    site_settings: Settings,
+) -> None:
+    async with khfsm.Site(site_settings) as site:
+        lane = await site.prepare(
+            "pushup", camera="clip.mp4", duration=60, fps=10, video="video/shutdown.mp4"
+        )
+        await lane.start()
+        await anyio.sleep(0.5)
+    final = lane.status()
+    assert final.final and final.status == (-5,)
+    assert final.message == "internal error: the server shut down during the test"
+    async with khfsm.Site(site_settings) as reopened:
+        events = await anyio.to_thread.run_sync(reopened.recorder.events, lane.session_id)
+    ended = events[-1]
+    assert isinstance(ended, SessionEnded) and ended.status == -5 and ended.video_sha256
+
+
+@pytest.mark.anyio
+async def test_a_site_must_be_open_to_prepare(site_settings: Settings) -> None:
+    with pytest.raises(RuntimeError, match="the site is not open"):
+        await khfsm.Site(site_settings).prepare(
+            "pushup", camera="clip.mp4", duration=3, video="v.mp4"
+        )
+
+
+def readme_example() -> str:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Embedding the engine (async API)", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_runs_and_counts_the_clips_first_push_up(
+    tmp_path: Path, videos: Path
+) -> None:
+    script = tmp_path / "count_pushups.py"
+    script.write_text(readme_example(), encoding="utf-8")
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "clip.mp4").symlink_to(videos / CLIP)
+    result = subprocess.run(
+        [sys.executable, str(script), str(media), "clip.mp4", "8"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "rep 1: status 0, 1 valid", result.stdout
+    assert lines[-1].startswith("ended: time is up; "), result.stdout
+    assert list((media / "video").glob("*.mp4")) and (media / "khfsm.sqlite").is_file()
+
+
+@pytest.mark.anyio
+async def test_a_face_check_answers_its_start_with_the_crop_and_ends_with_its_outcome(
+    site: khfsm.Site, site_settings: Settings
+) -> None:
+    media = site_settings.resolved_media_root
+    photo, enrolled = await anyio.to_thread.run_sync(face_material, media)
+    lane = await site.prepare_face_check(camera=photo, enrolled=enrolled, capture_id=2)
+    answer = await lane.start(duration=10)
+    assert (media / answer["filename"]).is_file()
+    final = await lane.result()
+    assert final.final and final.status == (0,) and (final.total, final.count) == (1, 1)
+    assert final.details["similarity"] >= final.details["threshold"]
+    assert final.message.startswith("the face matches the enrolled candidate")
+    events = await anyio.to_thread.run_sync(site.recorder.events, lane.session_id)
+    checked = next(e for e in events if isinstance(e, FaceChecked))
+    assert checked.filename == answer["filename"] and checked.accepted
