@@ -14,13 +14,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from khfsm.errors import KhfsmError
 from khfsm.hashing import file_sha256
 
 MODELS_DIR_ENV = "KHFSM_MODELS_DIR"
 MANIFEST_NAME = "manifest.json"
 
 
-class ModelIntegrityError(RuntimeError):
+class ModelIntegrityError(KhfsmError, RuntimeError):
     """A model file is missing or differs from the manifest."""
 
 
