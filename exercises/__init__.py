@@ -1,5 +1,8 @@
 """Exercise rule modules, one per exercise, and their registry.
 
+Installed as `khfsm.exercises` (pyproject.toml maps this folder there); the modules import
+each other relatively, so they do not depend on where the folder is installed.
+
 Each module exports `EXERCISE` (the `khfsm.domain.exercise.Exercise` interface) and keeps in
 one place its rules version, its thresholds per Level 1-5 (`thresholds(level)`; 5 is the
 standard exam), its 3XY fault codes with operator messages (`FAULTS`), its unallowed-motion
@@ -15,6 +18,6 @@ shipping a package with its own entry point, without editing the engine.
 | squat   | standing again               | 341 not deep, 342 not stood up, 343 leaning    |
 | armhang | each whole second of hold    | 361 chin below bar, 362 arms straightened      |
 
-`exercises.common` holds what they share: body geometry, the repetition cycle with hysteresis,
+`khfsm.exercises.common` holds what they share: body geometry, the repetition cycle with hysteresis,
 timers and the unallowed-motion verdict.
 """

@@ -36,15 +36,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from exercises.common.geometry import ELBOW_L, ELBOW_R, Body, read_body, rnd
-from exercises.common.levels import per_level
-from exercises.common.rules import Presence, forbidden, is_standing
-from exercises.common.timers import Streak
-from exercises.pullup import chin_over_hands, hands_position
 from khfsm.domain.codes import VALID, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
+
+from .common.geometry import ELBOW_L, ELBOW_R, Body, read_body, rnd
+from .common.levels import per_level
+from .common.rules import Presence, forbidden, is_standing
+from .common.timers import Streak
+from .pullup import chin_over_hands, hands_position
 
 TASK = "armhang"
 RULES_VERSION = "armhang-1"

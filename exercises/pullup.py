@@ -29,15 +29,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from exercises.common.cycle import Cycle, CycleThresholds, Median3, Phase, Transition
-from exercises.common.geometry import ELBOW_L, ELBOW_R, HIP_L, HIP_R, Body, read_body, rnd
-from exercises.common.levels import per_level
-from exercises.common.rules import Presence, forbidden
-from exercises.common.timers import Streak
 from khfsm.domain.codes import fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
+
+from .common.cycle import Cycle, CycleThresholds, Median3, Phase, Transition
+from .common.geometry import ELBOW_L, ELBOW_R, HIP_L, HIP_R, Body, read_body, rnd
+from .common.levels import per_level
+from .common.rules import Presence, forbidden
+from .common.timers import Streak
 
 TASK = "pullup"
 RULES_VERSION = "pullup-1"

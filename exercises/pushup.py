@@ -30,8 +30,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from exercises.common.cycle import Cycle, CycleThresholds, Median3, Transition
-from exercises.common.geometry import (
+from khfsm.domain.codes import fault_code
+from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
+from khfsm.domain.pose import Landmark as L
+from khfsm.domain.pose import Pose
+
+from .common.cycle import Cycle, CycleThresholds, Median3, Transition
+from .common.geometry import (
     ELBOW_L,
     ELBOW_R,
     KNEE_L,
@@ -43,13 +48,9 @@ from exercises.common.geometry import (
     read_body,
     rnd,
 )
-from exercises.common.levels import per_level
-from exercises.common.rules import Presence, forbidden, is_standing
-from exercises.common.timers import Streak
-from khfsm.domain.codes import fault_code
-from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
-from khfsm.domain.pose import Landmark as L
-from khfsm.domain.pose import Pose
+from .common.levels import per_level
+from .common.rules import Presence, forbidden, is_standing
+from .common.timers import Streak
 
 TASK = "pushup"
 RULES_VERSION = "pushup-1"

@@ -29,15 +29,16 @@ from functools import cache
 
 import numpy as np
 
-from exercises.common.cycle import Cycle, CycleThresholds, Median3, Transition
-from exercises.common.geometry import KNEE_L, KNEE_R, Body, Triple, read_body, rnd
-from exercises.common.levels import per_level
-from exercises.common.rules import LYING_MIN_DEG, Presence, forbidden
-from exercises.common.timers import Streak
 from khfsm.domain.codes import fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
+
+from .common.cycle import Cycle, CycleThresholds, Median3, Transition
+from .common.geometry import KNEE_L, KNEE_R, Body, Triple, read_body, rnd
+from .common.levels import per_level
+from .common.rules import LYING_MIN_DEG, Presence, forbidden
+from .common.timers import Streak
 
 TASK = "squat"
 RULES_VERSION = "squat-1"

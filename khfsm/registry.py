@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TypeVar
 
 from khfsm.domain.codes import fault_code
@@ -21,6 +21,7 @@ from khfsm.domain.exercise import Exercise
 from khfsm.domain.task import Task
 
 GROUP = "khfsm.exercises"
+DISTRIBUTION = "khfsm"
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def installed_tasks() -> dict[str, dict[str, Task]]:
     version its `SessionPrepared` names. New sessions take the newest version of their task.
     """
     found: dict[str, dict[str, Task]] = {}
-    for entry in sorted(entry_points(group=GROUP), key=lambda e: (e.name, e.value)):
+    for entry in sorted(entry_points(group=GROUP), key=_load_order):
         try:
             task = entry.load()
         except Exception:
@@ -58,6 +59,13 @@ def installed_tasks() -> dict[str, dict[str, Task]]:
             continue
         found.setdefault(task.task, {})[task.rules_version] = task
     return found
+
+
+def _load_order(entry: EntryPoint) -> tuple[bool, str, str]:
+    """khfsm's own tasks first, so that a plug-in never displaces one of them; then by name,
+    so that which of two colliding plug-ins is kept does not depend on the file system."""
+    own = entry.dist is not None and entry.dist.name == DISTRIBUTION
+    return (not own, entry.name, entry.value)
 
 
 def _refusal(task: object, found: dict[str, dict[str, Task]]) -> str:

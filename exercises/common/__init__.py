@@ -4,10 +4,10 @@ Everything here is pure and allocation-light: the rules run on every frame of ev
 on every replay, so plain float math on Python lists is preferred over many small numpy calls.
 """
 
-from exercises.common.cycle import Cycle, CycleThresholds, Median3, Transition
-from exercises.common.geometry import Body, read_body, rnd
-from exercises.common.levels import per_level
-from exercises.common.timers import Streak
+from .cycle import Cycle, CycleThresholds, Median3, Transition
+from .geometry import Body, read_body, rnd
+from .levels import per_level
+from .timers import Streak
 
 __all__ = [
     "Body",

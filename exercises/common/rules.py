@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, rnd
-from exercises.common.levels import per_level
-from exercises.common.timers import Streak
 from khfsm.domain.exercise import MotionForbidden, RulesConfig
 from khfsm.domain.pose import Landmark as L
+
+from .geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, rnd
+from .levels import per_level
+from .timers import Streak
 
 UPRIGHT_MAX_DEG = 30.0  # torso within this of vertical: upright
 STRAIGHT_LEG_DEG = 150.0  # knee and hip angles above this: legs and hips extended

@@ -1,8 +1,8 @@
 """Schema migrations, driven from code: `khfsm db upgrade`, and the server on start.
 
-Alembic owns the schema. The script directory is the installed `migrations` package,
-located through importlib.resources so that it is found from a wheel as well as from a
-checkout; no alembic.ini is needed.
+Alembic owns the schema. The script directory is the installed `khfsm.migrations` package
+(the top-level `migrations/` folder), located through importlib.resources so that it is
+found from a wheel as well as from a checkout; no alembic.ini is needed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from khfsm.store.urls import redact_database_url
 
 def alembic_config() -> Config:
     config = Config()
-    config.set_main_option("script_location", str(files("migrations")))
+    config.set_main_option("script_location", str(files("khfsm.migrations")))
     return config
 
 

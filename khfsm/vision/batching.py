@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import anyio
 import numpy as np
 
+from khfsm.errors import KhfsmError
 from khfsm.vision.geometry import Roi
 from khfsm.vision.pose import PoseEstimate, PoseModels, check_frame, estimate_batch
 
@@ -35,7 +36,7 @@ class _Job:
     error: BaseException | None = None
 
 
-class PoseServiceStopped(RuntimeError):
+class PoseServiceStopped(KhfsmError, RuntimeError):
     """The service's run() ended before the frame was processed."""
 
 

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from khfsm.errors import KhfsmError
 from khfsm.vision.anchors import (
     FACE_FULL_RANGE_ANCHORS,
     FACE_SHORT_RANGE_ANCHORS,
@@ -60,7 +61,7 @@ ARCFACE_TEMPLATE_112 = np.array(
 )
 
 
-class FaceError(ValueError):
+class FaceError(KhfsmError, ValueError):
     """The photo cannot be used for the identity check (message says why)."""
 
 

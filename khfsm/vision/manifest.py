@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from khfsm.errors import KhfsmError
 from khfsm.hashing import file_sha256
 
 MODELS_DIR_ENV = "KHFSM_MODELS_DIR"
 MANIFEST_NAME = "manifest.json"
 
 
-class ModelIntegrityError(RuntimeError):
+class ModelIntegrityError(KhfsmError, RuntimeError):
     """A model file is missing or differs from the manifest."""
 
 
@@ -35,19 +36,12 @@ class ModelEntry:
 
 
 def models_dir() -> Path:
-    """$KHFSM_MODELS_DIR, else `models/` beside the package (source checkout or editable install),
-    else `<prefix>/share/khfsm/models` (where a packager would put data files)."""
+    """$KHFSM_MODELS_DIR, else the installed `khfsm.models` package (the top-level `models/`
+    folder: in a wheel as package data, in a checkout or editable install the folder itself)."""
     env = os.environ.get(MODELS_DIR_ENV)
     if env:
         return Path(env)
-    candidates = [
-        Path(__file__).resolve().parents[2] / "models",
-        Path(sys.prefix) / "share" / "khfsm" / "models",
-    ]
-    for candidate in candidates:
-        if (candidate / MANIFEST_NAME).is_file():
-            return candidate
-    return candidates[0]
+    return Path(str(files("khfsm.models")))
 
 
 def load_manifest(directory: Path | None = None) -> dict[str, ModelEntry]:

@@ -16,10 +16,12 @@ import av
 import cv2
 import numpy as np
 
+from khfsm.errors import KhfsmError
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
 
-class MediaError(ValueError):
+class MediaError(KhfsmError, ValueError):
     """An input cannot be read or an output cannot be written (message says which and why)."""
 
 

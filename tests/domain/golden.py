@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from khfsm.domain.codec import EventRecord, decode, encode
-from khfsm.domain.events import Event, FrameObserved, SessionPrepared, SessionStarted
+from khfsm.domain.events import (
+    Event,
+    FaceChecked,
+    FrameObserved,
+    SessionPrepared,
+    SessionStarted,
+    SourceFailed,
+    StopRequested,
+)
+from khfsm.domain.face import FACE_CHECK
 from khfsm.domain.run import judge_poses, observations, run_session
-from tests.domain.reference_exercise import EXERCISE, pose_with_wrist_height, wrist_heights
+from tests.domain.reference_exercise import (
+    ABSENT_FRAMES,
+    EXERCISE,
+    pose_with_wrist_height,
+    wrist_heights,
+)
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 IDENTICAL = GOLDEN_DIR / "reference_identical.jsonl"
@@ -45,8 +60,10 @@ def prepared(frames: int = 200) -> SessionPrepared:
     )
 
 
-def build_session(peaks: list[float], *, stop: bool = True, frames: int = 200) -> list[Event]:
-    heights = wrist_heights(peaks)
+def build_session(
+    peaks: list[float], *, stop: bool = True, frames: int = 200, absent_after: int = 0
+) -> list[Event]:
+    heights = wrist_heights(peaks) + [-1.0] * absent_after  # -1: nobody in view
     # deterministic noise, well inside the hysteresis
     poses = [
         pose_with_wrist_height(height, float(np.sin(index * 1.7))) if height >= 0 else None
@@ -75,6 +92,83 @@ def altered_history() -> list[Event]:
     return events
 
 
+def violated_history() -> list[Event]:
+    """Two reps, then nobody in view: stopped for unallowed motion (-3)."""
+    return build_session([80.0, 40.0], absent_after=ABSENT_FRAMES + 5)
+
+
+def time_up_history() -> list[Event]:
+    """Three reps; the test ends on time (-2) at its last frame."""
+    return build_session([80.0, 90.0, 40.0], frames=len(wrist_heights([80.0, 90.0, 40.0])))
+
+
+def source_lost_history() -> list[Event]:
+    """One rep, then the camera stops sending frames (-4)."""
+    poses = [pose_with_wrist_height(h) for h in wrist_heights([80.0, 70.0])][:12]
+    inputs = [
+        prepared(),
+        SessionStarted(started_at="2026-11-21T08:00:01+00:00"),
+        *observations(poses),
+        SourceFailed(frame=len(poses), status=-4, message="camera 2 sent no frame for 5 s"),
+    ]
+    return run_session(EXERCISE, inputs, who="capture 2")
+
+
+def stopped_before_start_history() -> list[Event]:
+    """Prepared, then stopped by the operator before it started (-1, no frame)."""
+    return run_session(EXERCISE, [prepared(), StopRequested(frame=0)], who="capture 2")
+
+
+def face_history(accepted: bool, found: bool = True) -> list[Event]:
+    """A face check: prepared, started, checked, ended."""
+    similarity = 0.8123 if accepted else (0.2041 if found else 0.0)
+    words = "matches" if accepted else "does not match"
+    message = (
+        f"the face {words} the enrolled candidate (similarity {similarity:.3f}, threshold 0.55)"
+        if found
+        else "no usable face within 10 s: no face found"
+    )
+    inputs = [
+        SessionPrepared(
+            task=FACE_CHECK.task,
+            capture_id=3,
+            level=0,
+            fps=0.0,
+            frames=0,
+            source="photos/candidate.jpg",
+            video_path="",
+            engine_version="0.1.0",
+            rules_version=FACE_CHECK.rules_version,
+            models={"mobilefacenet_dynbatch.onnx": "5ab1c0de"},
+            prepared_at="2026-11-21T08:00:00+00:00",
+        ),
+        SessionStarted(started_at="2026-11-21T08:00:01+00:00"),
+        FaceChecked(
+            similarity=similarity,
+            accepted=accepted,
+            threshold=0.55,
+            filename="faces/20261121/08_00_02_candidate_0a1b2c3d.jpg" if found else "",
+            message=message,
+        ),
+    ]
+    return run_session(FACE_CHECK, inputs, who="capture 3")
+
+
+# Every golden history: file name -> how the engine builds it. All but the altered one replay
+# identically; the fold, the store's summary columns and the CLI must agree on each.
+HISTORIES: dict[str, Callable[[], list[Event]]] = {
+    IDENTICAL.name: golden_history,
+    ALTERED.name: altered_history,
+    "reference_violated.jsonl": violated_history,
+    "reference_time_up.jsonl": time_up_history,
+    "reference_source_lost.jsonl": source_lost_history,
+    "reference_stopped_before_start.jsonl": stopped_before_start_history,
+    "face_match.jsonl": lambda: face_history(accepted=True),
+    "face_mismatch.jsonl": lambda: face_history(accepted=False),
+    "face_no_face.jsonl": lambda: face_history(accepted=False, found=False),
+}
+
+
 def write_jsonl(path: Path, events: list[Event]) -> None:
     with path.open("w") as out:
         for seq, event in enumerate(events):
@@ -100,6 +194,6 @@ def read_jsonl(path: Path) -> list[Event]:
 
 if __name__ == "__main__":
     GOLDEN_DIR.mkdir(exist_ok=True)
-    write_jsonl(IDENTICAL, golden_history())
-    write_jsonl(ALTERED, altered_history())
-    print(f"wrote {IDENTICAL} and {ALTERED}")
+    for name, build in HISTORIES.items():
+        write_jsonl(GOLDEN_DIR / name, build())
+        print(f"wrote {GOLDEN_DIR / name}")

@@ -5,13 +5,14 @@ from dataclasses import replace
 import pytest
 
 from khfsm.domain.events import FrameObserved, RepCounted, SessionPrepared
+from khfsm.domain.face import FACE_CHECK
 from khfsm.domain.replay import ReplayError, replay
 from tests.domain.golden import (
     ALTERED,
     ALTERED_FRAME,
+    GOLDEN_DIR,
+    HISTORIES,
     IDENTICAL,
-    altered_history,
-    golden_history,
     read_jsonl,
 )
 from tests.domain.reference_exercise import EXERCISE
@@ -26,10 +27,21 @@ def test_checked_in_golden_history_replays_identically() -> None:
     assert report.replayed.faults == {391: 1}
 
 
-def test_golden_files_still_match_what_the_engine_builds() -> None:
+@pytest.mark.parametrize("name", sorted(HISTORIES))
+def test_golden_files_still_match_what_the_engine_builds(name: str) -> None:
     # Guards the stored format: if this fails, the codec or the engine changed behaviour.
-    assert read_jsonl(IDENTICAL) == golden_history()
-    assert read_jsonl(ALTERED) == altered_history()
+    assert read_jsonl(GOLDEN_DIR / name) == HISTORIES[name]()
+
+
+@pytest.mark.parametrize("name", sorted(set(HISTORIES) - {ALTERED.name}))
+def test_every_unaltered_golden_history_replays_identically(name: str) -> None:
+    events = read_jsonl(GOLDEN_DIR / name)
+    prepared = events[0]
+    assert isinstance(prepared, SessionPrepared)
+    task = FACE_CHECK if prepared.task == FACE_CHECK.task else EXERCISE
+    report = replay(events, task)
+    assert report.identical, report.divergence and report.divergence.describe()
+    assert report.recorded == report.replayed
 
 
 def test_altered_history_reports_the_exact_diverging_event() -> None:

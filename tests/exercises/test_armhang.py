@@ -6,8 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from khfsm.exercises.armhang import ARMS_STRAIGHTENED, CHIN_BELOW_BAR, EXERCISE
 
-from exercises.armhang import ARMS_STRAIGHTENED, CHIN_BELOW_BAR, EXERCISE
 from tests.exercises.kinematics import (
     FLOOR_Y,
     TORSO,

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from khfsm.exercises.pullup import CHIN_NOT_OVER_BAR, EXERCISE, KIPPING, NOT_FROM_HANG
 
-from exercises.pullup import CHIN_NOT_OVER_BAR, EXERCISE, KIPPING, NOT_FROM_HANG
 from tests.exercises.kinematics import (
     Camera,
     Clip,

@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from exercises.pushup import (
+from khfsm.exercises.pushup import (
     BODY_NOT_STRAIGHT,
     EXERCISE,
     NOT_LOCKED_OUT,
     NOT_LOW_ENOUGH,
 )
+
 from tests.exercises.kinematics import (
     Camera,
     Clip,

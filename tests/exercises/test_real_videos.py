@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from khfsm.exercises.pullup import CHIN_NOT_OVER_BAR, NOT_FROM_HANG
+from khfsm.exercises.pushup import BODY_NOT_STRAIGHT
 
-from exercises.pullup import CHIN_NOT_OVER_BAR, NOT_FROM_HANG
-from exercises.pushup import BODY_NOT_STRAIGHT
 from khfsm.assess import Keypoints, assess_video, judge_keypoints
 from khfsm.domain.events import Event
 from khfsm.domain.fold import SessionSummary

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from khfsm.exercises.situp import EXERCISE, HANDS_OFF_HEAD, KNEES_NOT_BENT, NOT_DOWN, NOT_UP_ENOUGH
 
-from exercises.situp import EXERCISE, HANDS_OFF_HEAD, KNEES_NOT_BENT, NOT_DOWN, NOT_UP_ENOUGH
 from tests.exercises.kinematics import (
     Camera,
     Clip,

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from khfsm.exercises.squat import EXERCISE, LEANED_FORWARD, NOT_DEEP_ENOUGH, NOT_STOOD_UP
 
-from exercises.squat import EXERCISE, LEANED_FORWARD, NOT_DEEP_ENOUGH, NOT_STOOD_UP
 from tests.exercises.kinematics import (
     Camera,
     Clip,

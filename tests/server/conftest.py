@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,11 +72,18 @@ class RunningServer:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, videos: Path) -> Iterator[RunningServer]:
     from khfsm.registry import installed_exercises
-    from khfsm.server.app import create_app
 
     if "pushup" not in installed_exercises():
         pytest.skip("the pushup exercise (exercises/pushup.py) is not installed")
-    root = tmp_path_factory.mktemp("khfsm-server")
+    with running_server(tmp_path_factory.mktemp("khfsm-server"), videos) as running:
+        yield running
+
+
+@contextmanager
+def running_server(root: Path, videos: Path) -> Iterator[RunningServer]:
+    """A server on a free port under `root`, serving the tasks installed when it starts."""
+    from khfsm.server.app import create_app
+
     media = root / "media"
     media.mkdir()
     (media / "clip.mp4").symlink_to(videos / CLIP)
@@ -104,9 +112,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, videos: Path) -> Iterator[R
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the test server did not start within 60 s")
         time.sleep(0.05)
-    yield RunningServer(settings.port, media, settings.resolved_database_url, app)
-    uv.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield RunningServer(settings.port, media, settings.resolved_database_url, app)
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=30)
 
 
 @dataclass
