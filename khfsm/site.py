@@ -20,6 +20,7 @@ does not answer) raises `RequestError` whose message says what to fix.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping
@@ -343,7 +344,9 @@ class _StreamListener:
         return id(self)
 
     def __call__(self, push: Push) -> None:
-        self._send.send_nowait(push)
+        # A reader that has gone away must never make the lane fail.
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._send.send_nowait(push)
 
 
 class _Answer:
