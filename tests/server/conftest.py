@@ -24,6 +24,7 @@ import uvicorn
 import websockets
 
 from khfsm.settings import Settings
+from tests.conftest import unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT.parent / "shared"
@@ -74,7 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, videos: Path) -> Iterator[R
     from khfsm.server.app import create_app
 
     if "pushup" not in installed_exercises():
-        pytest.skip("the pushup exercise (exercises/pushup.py) is not installed")
+        unavailable("the pushup exercise (exercises/pushup.py) is not installed")
     root = tmp_path_factory.mktemp("khfsm-server")
     media = root / "media"
     media.mkdir()

@@ -82,7 +82,7 @@ async def test_file_that_ends_early_is_source_lost(server: RunningServer, videos
 @pytest.fixture
 def rtsp_camera(server: RunningServer) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     if not RTSP_SERVE.is_file():
-        pytest.skip(f"{RTSP_SERVE} not found (../shared/tools/rtsp_serve.py)")
+        unavailable(f"{RTSP_SERVE} not found (../shared/tools/rtsp_serve.py)")
     probe = [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0')"]
     if not Path(SYSTEM_PYTHON).is_file() or subprocess.run(probe, capture_output=True).returncode:
         unavailable(
