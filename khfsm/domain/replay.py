@@ -75,9 +75,9 @@ def rederive(events: Sequence[Event], exercise: Exercise | None) -> list[Event]:
             case SessionStarted():
                 produced += session.start(event)
             case FrameObserved():
-                if session.machine.ended:
-                    produced.append(event)  # a recorded frame after the end: keep, to compare
-                else:
+                # A frame recorded after the end is nothing the rules would have seen: the
+                # re-derived stream lacks it, so the comparison reports it.
+                if not session.machine.ended:
                     produced += session.observe(event)
             case StopRequested():
                 produced += session.request_stop(event)

@@ -106,3 +106,16 @@ def test_first_divergence_is_the_first_differing_event_not_a_later_one() -> None
     changed = [events[0], replace(started, started_at="2026-11-21T09:00:00+00:00"), *events[2:]]
     divergence = first_divergence(events, changed)
     assert divergence is not None and divergence.index == 1
+
+
+@pytest.mark.parametrize("history", HISTORIES)
+def test_frame_recorded_after_the_end_is_not_identical(history: str) -> None:
+    events = HISTORIES[history]()
+    ended = events[-1]
+    assert isinstance(ended, SessionEnded)
+    late = FrameObserved.of(ended.frames, None)
+    report = replay([*events, late], EXERCISE)
+    assert not report.identical
+    divergence = report.divergence
+    assert divergence is not None
+    assert (divergence.index, divergence.expected, divergence.got) == (len(events), late, None)
