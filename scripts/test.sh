@@ -7,7 +7,9 @@ scripts/setup.sh --test
 export KHFSM_TEST_POSTGRES_URL="${KHFSM_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
 echo "==> ruff"; .venv/bin/ruff check .; .venv/bin/ruff format --check .
 echo "==> mypy"; .venv/bin/mypy
-echo "==> pytest"
+# Under CI=true (.ci/run) nothing may skip but the opt-in tests; locally a skip says what is
+# missing and the run stays green.
+echo "==> pytest${CI:+ (CI=$CI: skips fail the run)}"
 set +e
 .venv/bin/pytest -q -ra --durations=15 "$@"
 status=$?

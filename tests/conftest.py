@@ -1,10 +1,14 @@
-"""Fixtures shared by every test package: where the real clips are, which PostgreSQL to use.
+"""Fixtures shared by every test package: where the shared data is, which PostgreSQL to use,
+and the one way a test says that something it needs is missing.
 
-- Real clips: $KHFSM_TEST_VIDEOS, else ../shared/data/videos beside the repository. Tests that
-  need them skip with a message saying so when the folder is absent (never silently).
-- PostgreSQL: $KHFSM_TEST_POSTGRES_URL (.ci/run sets it). When it is unset or unreachable the
-  PostgreSQL tests skip locally but FAIL under CI (CI=true), so a broken database can never
-  pass as a green run.
+- Real clips: $KHFSM_TEST_VIDEOS, else ../shared/data/videos beside the repository.
+- PostgreSQL: $KHFSM_TEST_POSTGRES_URL (scripts/test.sh sets it).
+- Anything a test needs and cannot find (the shared data, PostgreSQL, Chromium, GStreamer's
+  RTSP server, an exercise) goes through `unavailable()`: a skip with the reason locally, a
+  failure under CI (`CI=true`, which .ci/run exports), so a missing layer can never pass as a
+  green run.
+- Under CI any other skip fails the run too, listed at the end, unless the test is marked
+  `opt_in` (tests/ci_skips.py).
 """
 
 from __future__ import annotations
@@ -16,15 +20,16 @@ from typing import Any
 
 import pytest
 
+# Under CI, a skip that does not go through `unavailable()` fails the run (tests/ci_skips.py).
+pytest_plugins = ["tests.ci_skips"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def unavailable(message: str) -> None:
     """A component the project's own setup installs is missing: skip locally, fail in CI."""
+    from tests.ci_skips import in_ci  # loaded by pytest_plugins above, not before it
+
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)
@@ -40,10 +45,11 @@ def videos_dir() -> Path | None:
 def videos() -> Path:
     path = videos_dir()
     if path is None:
-        pytest.skip(
+        unavailable(
             "real exercise clips not found: set KHFSM_TEST_VIDEOS or place them in "
             "../shared/data/videos beside the repository"
         )
+        raise AssertionError("unreachable")
     return path
 
 

@@ -9,9 +9,13 @@ Media root: every file a tablet names (the session video in `ModelPath`, a photo
   ``media_root = "/usr/local/tnkhxt"`` and the tablets' paths work unchanged; any other
   absolute path is refused with an error naming the media root.
 * A path with a ``..`` component is refused outright, whatever it would resolve to.
-
-The check is lexical (no symlinks are followed while checking): a symlink *inside* the media
-root is the administrator's doing and is honoured; a tablet cannot create one.
+* Containment is by path components, never by string prefix: ``<root>-evil/x.mp4`` and
+  ``<root>2/etc/passwd`` are outside ``<root>``.
+* A path that leads out of the media root through a symbolic link (a link inside the root
+  pointing elsewhere, at any level of the path) is refused: what the server reads or writes
+  is decided by where the file really is, not by how it is spelled. A site that keeps its
+  media on another disk sets the media root to the real location (the root itself may be
+  a link).
 
 Camera URLs: the scheme must be in the allow-list (`Settings.allowed_schemes`); ``file``
 means a path under the media root and ``device`` a local camera index (``0``, ``"1"`` or
@@ -85,8 +89,19 @@ class MediaRoot:
                     f"{field} {raw!r} is outside the media root {self.root}; use a path "
                     f"under it (absolute or relative to it)"
                 )
-            return path
-        return Path(os.path.normpath(self.root / pure))
+        else:
+            path = Path(os.path.normpath(self.root / pure))
+        self._refuse_link_out(path, raw, field)
+        return path
+
+    def _refuse_link_out(self, path: Path, raw: str, field: str) -> None:
+        # realpath follows every link on the way (and leaves a not-yet-existing tail as is).
+        real, real_root = Path(os.path.realpath(path)), Path(os.path.realpath(self.root))
+        if real != real_root and real_root not in real.parents:
+            raise PathRefused(
+                f"{field} {raw!r} leads outside the media root {self.root} through a symbolic "
+                "link; name a file that really lies under the media root"
+            )
 
     def relative(self, path: Path) -> str:
         """`path` relative to the media root, for messages and for the tablet."""

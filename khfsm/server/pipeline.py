@@ -36,7 +36,7 @@ from khfsm.domain.codes import EndStatus
 from khfsm.domain.events import Event, FrameObserved, SessionPrepared, SourceFailed
 from khfsm.domain.pose import Pose
 from khfsm.domain.session import Session
-from khfsm.domain.timeline import assessed_until
+from khfsm.domain.timeline import assessed_until, frame_budget
 from khfsm.hashing import file_sha256
 from khfsm.registry import get_exercise
 from khfsm.server.camera import Camera, CameraError
@@ -117,7 +117,7 @@ async def prepare_exercise(
             f"ModelPath {request.ModelPath} already exists; each test needs a new video file "
             "(the old one is evidence and is never overwritten)"
         )
-    frames = round(request.Duration * request.Fps)
+    frames = frame_budget(request.Duration, request.Fps)
     if frames < 1:
         raise RequestError(
             f"Duration {request.Duration} s at Fps {request.Fps} is less than one frame"

@@ -294,6 +294,31 @@ def reps(
     return path(*segments, start=rest, fps=fps)
 
 
+@dataclass(frozen=True)
+class Rep:
+    """One repetition of a generated stream: how far it goes, where it comes back to, how fast."""
+
+    bottom: float  # the extreme of the main angle (toward the goal)
+    top: float  # where it comes back to (the rest value: locked out; less: not locked out)
+    down_s: float = 0.8
+    up_s: float = 0.8
+    hold_s: float = 0.2  # at the bottom
+    rest_s: float = 0.5  # at the top before the next repetition
+
+
+def varied_reps(
+    rest: float, plan: Sequence[Rep], *, lead_s: float = 1.0, tail_s: float = 1.0, fps: float = FPS
+) -> list[float]:
+    """The main angle over a session of repetitions that differ in depth, lockout and speed;
+    starts and ends at `rest`."""
+    segments: list[tuple[float, float]] = [(rest, lead_s)]
+    for rep in plan:
+        segments += [(rep.bottom, rep.down_s), (rep.bottom, rep.hold_s)]
+        segments += [(rep.top, rep.up_s), (rep.top, rep.rest_s)]
+    segments += [(rest, 0.8), (rest, tail_s)]
+    return path(*segments, start=rest, fps=fps)
+
+
 # -- rendering and running -------------------------------------------------------------------
 
 

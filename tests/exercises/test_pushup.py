@@ -201,3 +201,26 @@ def test_a_cut_that_jumps_the_keypoints_is_not_a_rep() -> None:
     # ... and counting resumes normally afterwards.
     summary = run(EXERCISE, pushups(values + reps(TOP, BOTTOM, 2, lead_s=0.0)))
     assert summary.total == 2
+
+
+# The depth threshold per level (pushup-1): elbows bent to at most this angle.
+DEPTH_LIMIT_DEG = {1: 110.0, 2: 105.0, 3: 100.0, 4: 95.0, 5: 90.0}
+
+
+def test_these_are_the_pushup_1_rules() -> None:
+    assert EXERCISE.rules_version == "pushup-1"
+
+
+@pytest.mark.parametrize("level", sorted(DEPTH_LIMIT_DEG))
+@pytest.mark.parametrize("margin", [-1.0, 1.0])
+def test_depth_just_past_the_limit_counts_and_just_short_is_311(level: int, margin: float) -> None:
+    """One degree either side of the depth limit, at every level: the boundary itself, not
+    a bottom far from it (a limit off by a few degrees must fail here)."""
+    bottom = DEPTH_LIMIT_DEG[level] + margin
+    summary = run(EXERCISE, pushups(reps(TOP, bottom, 2)), level=level)
+    assert summary.total == 2
+    for rep in summary.reps:
+        assert rep.measurements["depth_limit_deg"] == DEPTH_LIMIT_DEG[level]
+        assert abs(rep.measurements["min_elbow_deg"] - bottom) < 0.5  # the figure is exact
+        assert rep.status == ((0,) if margin < 0 else (NOT_LOW_ENOUGH,))
+    assert summary.count == (2 if margin < 0 else 0)

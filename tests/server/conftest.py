@@ -1,7 +1,8 @@
 """A real khfsm server (uvicorn in a background thread) and a WebSocket tablet client.
 
 The server runs on a free port with a temporary SQLite store and media root; the shared
-clips are symlinked into the media root (never copied into the repository). One server
+clip is copied into the media root (never into the repository: a symlink out of the media
+root is refused like any other path outside it). One server
 serves the whole module set: loading the models once keeps the suite short.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import threading
 import time
@@ -25,6 +27,7 @@ import uvicorn
 import websockets
 
 from khfsm.settings import Settings
+from tests.conftest import unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT.parent / "shared"
@@ -74,7 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, videos: Path) -> Iterator[R
     from khfsm.registry import installed_exercises
 
     if "pushup" not in installed_exercises():
-        pytest.skip("the pushup exercise (exercises/pushup.py) is not installed")
+        unavailable("the pushup exercise (exercises/pushup.py) is not installed")
     with running_server(tmp_path_factory.mktemp("khfsm-server"), videos) as running:
         yield running
 
@@ -86,7 +89,7 @@ def running_server(root: Path, videos: Path) -> Iterator[RunningServer]:
 
     media = root / "media"
     media.mkdir()
-    (media / "clip.mp4").symlink_to(videos / CLIP)
+    shutil.copyfile(videos / CLIP, media / "clip.mp4")
     settings = Settings(
         data_dir=root,
         media_root=media,

@@ -24,6 +24,7 @@ from khfsm.domain.events import (
 from khfsm.domain.face import FACE_CHECK
 from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
+from tests.conftest import unavailable
 from tests.server.conftest import SHARED, RunningServer, connect, decode_video
 
 PUSH_KEYS = ["status", "total", "count", "time", "msg", "CaptureID", "Task", "session"]
@@ -34,7 +35,7 @@ def face_material(media: Path) -> tuple[str, str]:
     """A photo and its enrolled vector at paths shaped like the tablet's."""
     photo_src = SHARED / "models" / "parity" / "images" / "astronaut.png"
     if not photo_src.is_file():
-        pytest.skip(f"face photo {photo_src} not found (../shared/models/parity/images)")
+        unavailable(f"face photo {photo_src} not found (../shared/models/parity/images)")
     from khfsm.vision.face import load_face_analyzer
 
     image = cv2.imread(str(photo_src))

@@ -12,26 +12,16 @@ import cv2
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DIR = REPO_ROOT / ".." / "shared"
+from tests.conftest import REPO_ROOT, unavailable
 
-
-def videos_dir() -> Path:
-    """$KHFSM_TEST_VIDEOS, else ../shared/data/videos beside the repository."""
-    directory = Path(os.environ.get("KHFSM_TEST_VIDEOS", SHARED_DIR / "data" / "videos"))
-    if not directory.is_dir():
-        pytest.skip(
-            f"test videos not found at {directory}: set KHFSM_TEST_VIDEOS to the folder "
-            f"holding the shared exercise clips"
-        )
-    return directory
+SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
 def parity_dir() -> Path:
     """$KHFSM_TEST_PARITY, else ../shared/models/parity (photos + mediapipe_reference.json)."""
     directory = Path(os.environ.get("KHFSM_TEST_PARITY", SHARED_DIR / "models" / "parity"))
     if not (directory / "mediapipe_reference.json").is_file():
-        pytest.skip(
+        unavailable(
             f"MediaPipe parity photos not found at {directory}: set KHFSM_TEST_PARITY to the "
             f"folder holding mediapipe_reference.json and images/"
         )
@@ -63,5 +53,5 @@ def parity_path() -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="session")
-def clips_dir() -> Path:
-    return videos_dir()
+def clips_dir(videos: Path) -> Path:
+    return videos

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Hashable
 
 import anyio
@@ -105,34 +104,43 @@ def test_frames_of_one_lane_come_back_in_order(parity_image: Reader) -> None:
 
 
 def test_event_loop_keeps_running_during_inference(parity_image: Reader) -> None:
+    """While a frame is in inference, other tasks keep getting turns on the event loop.
+
+    Counted in turns, not milliseconds (how long the loop may stall is a figure for
+    benchmarks/bench_timings.py): one inference takes thousands of loop turns when it runs in
+    a worker thread, and none at all when it blocks the loop, so the margin is wide both ways.
+    No batching wait (max_wait_ms=0): the loop would spin through a wait even if it then blocked.
+    """
     models = load_pose_models()
     frame = parity_image("sample6.jpg")
 
-    async def main() -> float:
-        service = PoseService(models, max_batch=4, max_wait_ms=2.0)
-        worst_gap = 0.0
+    async def main() -> list[int]:
+        service = PoseService(models, max_batch=4, max_wait_ms=0.0)
+        in_flight = False
+        turns = 0
+        per_frame: list[int] = []
 
-        async def ticker() -> None:
-            nonlocal worst_gap
-            last = time.perf_counter()
+        async def other_task() -> None:
+            nonlocal turns
             while True:
-                await anyio.sleep(0.002)
-                now = time.perf_counter()
-                worst_gap = max(worst_gap, now - last)
-                last = now
+                await anyio.lowlevel.checkpoint()
+                turns += in_flight
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(service.run)
-            tg.start_soon(ticker)
+            tg.start_soon(other_task)
             for _ in range(4):
+                before, in_flight = turns, True
                 with anyio.fail_after(30):
                     await service.estimate("a", frame)
+                in_flight = False
+                per_frame.append(turns - before)
             tg.cancel_scope.cancel()
-        return worst_gap
+        return per_frame
 
-    # One landmark run alone takes ~15 ms on 2 CPU cores and the whole sequence ~100 ms; a
-    # blocked loop would show a gap of a full inference or more.
-    assert anyio.run(main) < 0.05
+    turns_per_frame = anyio.run(main)
+    # A loop blocked by the inference gives the other task a turn or two around it.
+    assert min(turns_per_frame) >= 20, turns_per_frame
 
 
 def test_forget_restarts_detection(parity_image: Reader) -> None:

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from khfsm.cli.main import cli
+from tests.conftest import unavailable
 
 # Whole clip (445 frames of 426x226, ~8 s on 2 CPU cores): the tracker must hold the person
 # through every push-up, including the bottom of each rep.
@@ -19,7 +20,7 @@ CLIP = "pushup_03_div_test-video-2.mp4"
 def test_pose_finds_person_in_95_percent_of_frames(clips_dir: Path, tmp_path: Path) -> None:
     clip = clips_dir / CLIP
     if not clip.is_file():
-        pytest.skip(f"{clip} not found: set KHFSM_TEST_VIDEOS to the shared clips folder")
+        unavailable(f"{clip} not found: set KHFSM_TEST_VIDEOS to the shared clips folder")
     drawing = tmp_path / "out.mp4"
     result = CliRunner().invoke(cli, ["pose", str(clip), "--json", "--draw", str(drawing)])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,80 @@
+"""The media root's boundary: containment by path components (never by string prefix) and
+by where a file really is (a symbolic link out of the root is refused)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from khfsm.server.paths import MediaRoot, PathRefused, parse_source
+
+SCHEMES = ("rtsp", "file")
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> MediaRoot:
+    (tmp_path / "media" / "files").mkdir(parents=True)
+    return MediaRoot.at(tmp_path / "media")
+
+
+@pytest.mark.parametrize("sibling", ["-evil/x.mp4", "2/etc/passwd", "_old/files/x.mp4", ".mp4"])
+def test_sibling_whose_name_starts_with_the_root_is_outside(media: MediaRoot, sibling: str) -> None:
+    outside = f"{media.root}{sibling}"
+    with pytest.raises(PathRefused, match="outside the media root"):
+        media.resolve(outside, "ModelPath")
+    with pytest.raises(PathRefused, match="outside the media root"):
+        parse_source(outside, media, SCHEMES)
+    with pytest.raises(PathRefused, match="outside the media root"):
+        parse_source(f"file://{outside}", media, SCHEMES)
+
+
+def test_the_root_and_what_lies_under_it_are_inside(media: MediaRoot) -> None:
+    assert media.resolve(f"{media.root}/files/x.mp4", "ModelPath") == media.root / "files/x.mp4"
+    assert media.resolve(f"{media.root}//files/./x.mp4", "ModelPath") == media.root / "files/x.mp4"
+    assert media.resolve("files/x.mp4", "ModelPath") == media.root / "files/x.mp4"
+    assert media.resolve("./x.mp4", "ModelPath") == media.root / "x.mp4"
+
+
+def test_parent_of_the_root_and_root_spelled_as_prefix_are_outside(media: MediaRoot) -> None:
+    for outside in (str(media.root.parent), f"{media.root.parent}/x.mp4", "/etc/passwd"):
+        with pytest.raises(PathRefused, match="outside the media root"):
+            media.resolve(outside, "ModelPath")
+
+
+def test_file_linked_out_of_the_root_is_refused(media: MediaRoot, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for tablets")
+    (media.root / "files" / "clip.mp4").symlink_to(secret)
+    for spelled in ("files/clip.mp4", f"{media.root}/files/clip.mp4"):
+        with pytest.raises(PathRefused, match="through a symbolic link"):
+            media.resolve(spelled, "CapturePath")
+    with pytest.raises(PathRefused, match="through a symbolic link"):
+        parse_source("files/clip.mp4", media, SCHEMES)
+
+
+def test_directory_linked_out_of_the_root_is_refused_for_new_files(
+    media: MediaRoot, tmp_path: Path
+) -> None:
+    # A video is written to a path that does not exist yet: the link is on the way to it.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (media.root / "video").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(PathRefused, match="through a symbolic link"):
+        media.resolve("video/new/x.mp4", "ModelPath")
+    assert not (elsewhere / "new").exists()
+
+
+def test_link_that_stays_inside_the_root_is_honoured(media: MediaRoot) -> None:
+    (media.root / "files" / "real.mp4").write_bytes(b"")
+    (media.root / "alias.mp4").symlink_to(media.root / "files" / "real.mp4")
+    assert media.resolve("alias.mp4", "CapturePath") == media.root / "alias.mp4"
+
+
+def test_media_root_that_is_itself_a_link_works(tmp_path: Path) -> None:
+    real = tmp_path / "disk2" / "tnkhxt"
+    (real / "files").mkdir(parents=True)
+    (tmp_path / "tnkhxt").symlink_to(real, target_is_directory=True)
+    media = MediaRoot.at(tmp_path / "tnkhxt")
+    path = media.resolve(f"{tmp_path}/tnkhxt/files/x.mp4", "ModelPath")
+    assert path == tmp_path / "tnkhxt" / "files" / "x.mp4"
