@@ -64,10 +64,10 @@ def verdict(
     for check in checks:
         for key, value in check.measurements.items():
             if math.isfinite(value):
-                measurements[key] = rnd(value)
+                measurements[key] = rnd(value, 2)
     for key, value in (extra or {}).items():
         if math.isfinite(value):
-            measurements[key] = rnd(value)
+            measurements[key] = rnd(value, 2)
     measurements["camera_view"] = float(view.value)
     end = attempt.end_frame if end_frame is None else end_frame
     return RepJudged(

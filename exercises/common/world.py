@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from enum import IntEnum
 
-from exercises.common.geometry import Body, Triple, read_body
+from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, Triple, read_body
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
 
@@ -199,3 +199,25 @@ class ViewVote:
 
 def _norm(v: Vec) -> float:
     return math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+
+
+# Standing: torso within this of vertical (half-way to the 45 deg that separates upright
+# from lying, so a forward lean while walking still reads upright) ...
+UPRIGHT_MAX_DEG = 30.0
+# ... with knees and hips extended: a knee or hip bent less than 30 deg from straight is a
+# standing leg (walking peaks at ~20 deg of knee flexion in stance); squatting or kneeling
+# bends them far more.
+STRAIGHT_LEG_DEG = 150.0
+
+
+def is_standing(skel: Skeleton) -> bool | None:
+    """Upright with knees and hips extended (3-D); None when the legs are not seen."""
+    knee = skel.pair_angle(KNEE_L, KNEE_R)
+    hip = skel.pair_angle(HIP_L, HIP_R)
+    if knee is None or hip is None:
+        return None
+    return (
+        skel.torso_from_vertical() <= UPRIGHT_MAX_DEG
+        and knee >= STRAIGHT_LEG_DEG
+        and hip >= STRAIGHT_LEG_DEG
+    )
