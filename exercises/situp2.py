@@ -187,8 +187,10 @@ def start_position(pose: Pose | None, width: int = 0, height: int = 0, level: in
         if not (skel.seen(pair[0]) or skel.seen(pair[1])):
             missing.append(f"{name} not in view")
     hip = skel.pair_angle(HIP_L, HIP_R)
-    if hip is not None and hip < th.down_limit_deg:
+    if skel.torso_from_vertical() < LYING_MIN_DEG:
         missing.append("not lying on the back")
+    elif hip is not None and hip < th.down_limit_deg:
+        missing.append("shoulder blades not on the mat")
     knee = skel.pair_angle(KNEE_L, KNEE_R)
     if knee is not None and knee > th.max_knee_deg:
         missing.append("knees not bent")
