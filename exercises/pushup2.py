@@ -27,8 +27,8 @@ measurements as `camera_view` (`exercises.common.world.View`).
 Unallowed motion (the test stops, status -3), only the rules that no camera angle can fake:
 - `left_lane`: nobody in view for `absent_s` seconds after having been seen;
   `no_person`: nobody came into view at all for the no-show time;
-- `stood_up`: standing upright (3-D torso and legs) for `stand_s` seconds after having been
-  in position.
+- `stood_up`: standing upright (3-D torso and legs) for `stand_s` seconds once the test is
+  under way (after the first attempt: before it, standing is getting ready).
 (`*-1`'s `knees_down` and `rested_down` stopped complete sessions on silhouettes and front
 views; a push-up from the knees is now fault 313 on that attempt, and resting at the bottom
 simply produces no further attempts.)
@@ -143,7 +143,7 @@ class State:
     views: ViewVote = field(default_factory=ViewVote)
     presence: Presence = field(default_factory=Presence)
     standing: Streak = field(default_factory=Streak)
-    was_in_position: bool = False
+    started: bool = False  # a first attempt has been made
 
 
 def body_axis_from_vertical(skel: Skeleton) -> float:
@@ -236,9 +236,7 @@ class Pushup2:
             return replace(state, presence=presence, detector=detector, rep=rep), ()
 
         in_position = body_axis_from_vertical(skel) >= IN_POSITION_MIN_DEG
-        standing = state.standing.update(
-            frame, is_standing(skel) if state.was_in_position else False
-        )
+        standing = state.standing.update(frame, is_standing(skel) if state.started else False)
         if standing.reached(frame, fps, th.stand_s):
             return replace(state, presence=presence, standing=standing), [
                 forbidden(
@@ -277,7 +275,7 @@ class Pushup2:
             views=views,
             presence=presence,
             standing=standing,
-            was_in_position=state.was_in_position or in_position,
+            started=state.started or events.started,
         ), verdicts
 
     def finish(self, config: RulesConfig, state: State, frame: int) -> Sequence[Verdict]:

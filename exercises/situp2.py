@@ -10,10 +10,8 @@ lying with bent knees ~130-140 deg, sitting up ~45-70. It belongs to the body, n
 camera, so a front, side or oblique camera, a decline bench, a partner holding the feet or
 a crunch (a small range) give the same attempts. Every down-and-up of at least
 `MIN_EXCURSION_DEG` (relative to this examinee's own range) that begins lying back (torso
-at least `LYING_MIN_DEG` from vertical in 3-D) is an attempt, the first one of a session
-only from the start position (lying flat: getting onto the mat is not a sit-up); it is
-judged the moment it turns back toward the mat (its top is then known), so the examinee
-hears at once.
+at least `LYING_MIN_DEG` from vertical in 3-D) is an attempt; it is judged the moment it
+turns back toward the mat (its top is then known), so the examinee hears at once.
 
 Judging, per level (5 = the standard exam):
 - 321 not up enough: the smallest hip angle > `up_limit_deg`;
@@ -78,10 +76,11 @@ MIN_EXCURSION_DEG = 20.0
 # Lying with the feet flat and the knees bent to ~90 deg puts the thighs ~45 deg above the
 # mat, so a flat torso makes a hip angle of 180 - 45 = 135 deg.
 FLAT_HIP_DEG = 135.0
-# A sit-up begins lying back: the torso closer to horizontal than to vertical (3-D, half-way
-# between sitting up, ~0-30, and lying, ~80-90). A hip movement that begins sitting up
-# (talking, shifting on the mat, getting into position) is not a sit-up attempt.
-LYING_MIN_DEG = 45.0
+# A sit-up begins lying back: the torso within 30 deg of the mat (3-D; lying reads 80-90 from
+# vertical, sitting up 0-30; 30 deg of tolerance also covers a camera rolled by 20 deg). A
+# hip movement that begins sitting up (talking, shifting on the mat, getting into position)
+# is not a sit-up attempt.
+LYING_MIN_DEG = 60.0
 # The shoulder keypoints sit ~10 cm above the mat when the blades touch it: ~11 deg over a
 # 0.5 m torso.
 BLADES_DEG = 11.0
@@ -255,13 +254,9 @@ class Situp2:
         if detector.in_attempt or events.turned is not None:
             rep = _observe(th, rep, skel, frame, fps)
         turned = events.turned
-        if (
-            turned is not None
-            and top_torso >= LYING_MIN_DEG
-            and (state.started or turned.from_rest)
-        ):
+        if turned is not None and top_torso >= LYING_MIN_DEG:
             started = True
-            verdicts.append(_judge(th, turned, rep, views, frame))
+            verdicts.append(_judge(th, turned, rep, views, frame, top_torso))
         return State(
             detector=detector,
             rep=rep,
@@ -279,7 +274,14 @@ class Situp2:
         return ()
 
 
-def _judge(th: Thresholds, attempt: Attempt, rep: RepStats, views: ViewVote, frame: int) -> Verdict:
+def _judge(
+    th: Thresholds,
+    attempt: Attempt,
+    rep: RepStats,
+    views: ViewVote,
+    frame: int,
+    torso: float,
+) -> Verdict:
     return verdict(
         attempt,
         (
@@ -311,6 +313,7 @@ def _judge(th: Thresholds, attempt: Attempt, rep: RepStats, views: ViewVote, fra
         ),
         view=views.view,
         end_frame=frame,
+        extra={"start_torso_deg": torso},
     )
 
 

@@ -51,8 +51,8 @@ PUSHUP_STATUSES = [
 SITUP_HIP = [(h, True) for h in reps(150.0, 50.0, 3)]
 SITUP_HIP += [(h, True) for h in path((95.0, 0.8), (150.0, 0.8), (150.0, 0.5), start=150.0)]
 SITUP_HIP += [(h, False) for h in path((50.0, 0.8), (150.0, 0.8), start=150.0)]
-SITUP_HIP += [(h, True) for h in path((150.0, 0.5), (50.0, 0.8), (105.0, 0.6), start=150.0)]
-SITUP_HIP += [(h, True) for h in path((50.0, 0.6), (150.0, 0.8), (150.0, 1.0), start=105.0)]
+SITUP_HIP += [(h, True) for h in path((150.0, 0.5), (50.0, 0.8), (115.0, 0.6), start=150.0)]
+SITUP_HIP += [(h, True) for h in path((50.0, 0.6), (150.0, 0.8), (150.0, 1.0), start=115.0)]
 SITUP_STATUSES = [
     (0,),
     (0,),
