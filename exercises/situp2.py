@@ -9,8 +9,9 @@ Finding attempts (`exercises.common.attempts`): the signal is the hip angle
 lying with bent knees ~130-140 deg, sitting up ~45-70. It belongs to the body, not the
 camera, so a front, side or oblique camera, a decline bench, a partner holding the feet or
 a crunch (a small range) give the same attempts. Every down-and-up of at least
-`MIN_EXCURSION_DEG` (relative to this examinee's own range) is an attempt; it is judged the
-moment it turns back toward the mat (its top is then known), so the examinee hears at once.
+`MIN_EXCURSION_DEG` (relative to this examinee's own range) that begins lying back (torso
+at least `LYING_MIN_DEG` from vertical in 3-D) is an attempt; it is judged the moment it
+turns back toward the mat (its top is then known), so the examinee hears at once.
 
 Judging, per level (5 = the standard exam):
 - 321 not up enough: the smallest hip angle > `up_limit_deg`;
@@ -75,6 +76,11 @@ MIN_EXCURSION_DEG = 20.0
 # Lying with the feet flat and the knees bent to ~90 deg puts the thighs ~45 deg above the
 # mat, so a flat torso makes a hip angle of 180 - 45 = 135 deg.
 FLAT_HIP_DEG = 135.0
+# A sit-up begins lying back: the torso within 30 deg of the mat (3-D; lying reads 80-90 from
+# vertical, sitting up 0-30; 30 deg of tolerance also covers a camera rolled by 20 deg). A
+# hip movement that begins sitting up (talking, shifting on the mat, getting into position)
+# is not a sit-up attempt.
+LYING_MIN_DEG = 60.0
 # The shoulder keypoints sit ~10 cm above the mat when the blades touch it: ~11 deg over a
 # 0.5 m torso.
 BLADES_DEG = 11.0
@@ -129,6 +135,8 @@ class State:
     presence: Presence = field(default_factory=Presence)
     standing: Streak = field(default_factory=Streak)
     started: bool = False  # a first attempt has been made
+    top_torso: float = 90.0  # torso from vertical at the detector's top frame
+    peak_torso: float = 90.0  # ... and at its peak frame (where a bounce begins)
 
 
 def hand_to_head(skel: Skeleton) -> float | None:
@@ -178,8 +186,10 @@ def start_position(pose: Pose | None, width: int = 0, height: int = 0, level: in
         if not (skel.seen(pair[0]) or skel.seen(pair[1])):
             missing.append(f"{name} not in view")
     hip = skel.pair_angle(HIP_L, HIP_R)
-    if hip is not None and hip < th.down_limit_deg:
+    if skel.torso_from_vertical() < LYING_MIN_DEG:
         missing.append("not lying on the back")
+    elif hip is not None and hip < th.down_limit_deg:
+        missing.append("shoulder blades not on the mat")
     knee = skel.pair_angle(KNEE_L, KNEE_R)
     if knee is not None and knee > th.max_knee_deg:
         missing.append("knees not bent")
@@ -231,14 +241,22 @@ class Situp2:
         views = state.views.add(skel.view()) if hip is not None else state.views
         detector, events = state.detector.step(th.spec, frame, hip, fps)
         rep, started = state.rep, state.started
+        # The torso's lean where the current attempt began (its top, or the peak a bounce
+        # began from): a sit-up starts lying back, not sitting.
+        torso = skel.torso_from_vertical()
+        top_torso = state.peak_torso if events.started and events.ended else state.top_torso
+        if detector.top_frame == frame:
+            top_torso = torso
+        peak_torso = torso if detector.peak_frame == frame else state.peak_torso
         verdicts: list[Verdict] = []
         if events.started or events.abandoned:
             rep = RepStats()
         if detector.in_attempt or events.turned is not None:
-            started = True
             rep = _observe(th, rep, skel, frame, fps)
-        if events.turned is not None:
-            verdicts.append(_judge(th, events.turned, rep, views, frame))
+        turned = events.turned
+        if turned is not None and top_torso >= LYING_MIN_DEG:
+            started = True
+            verdicts.append(_judge(th, turned, rep, views, frame, top_torso))
         return State(
             detector=detector,
             rep=rep,
@@ -246,6 +264,8 @@ class Situp2:
             presence=presence,
             standing=standing,
             started=started,
+            top_torso=top_torso,
+            peak_torso=peak_torso,
         ), verdicts
 
     def finish(self, config: RulesConfig, state: State, frame: int) -> Sequence[Verdict]:
@@ -254,7 +274,14 @@ class Situp2:
         return ()
 
 
-def _judge(th: Thresholds, attempt: Attempt, rep: RepStats, views: ViewVote, frame: int) -> Verdict:
+def _judge(
+    th: Thresholds,
+    attempt: Attempt,
+    rep: RepStats,
+    views: ViewVote,
+    frame: int,
+    torso: float,
+) -> Verdict:
     return verdict(
         attempt,
         (
@@ -286,6 +313,7 @@ def _judge(th: Thresholds, attempt: Attempt, rep: RepStats, views: ViewVote, fra
         ),
         view=views.view,
         end_frame=frame,
+        extra={"start_torso_deg": torso},
     )
 
 

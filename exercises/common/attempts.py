@@ -21,7 +21,8 @@ push-up, the hip angle in a sit-up); negate a signal that grows. Rest is the hig
 How an attempt is found (a zig-zag with hysteresis, no absolute angle at all):
 
 - TOP: the examinee is at (or near) their own rest; the detector keeps the highest value
-  seen since the last attempt. A drop of `h` below that top starts an attempt (STARTED).
+  seen since the last attempt. A drop of `h` below that top starts an attempt (STARTED),
+  which began at the last frame within `TOP_JITTER` x `min_excursion` of the top.
 - DOWN: it follows the signal to its lowest value; a rise of `h` from there confirms the turn
   (TURNED: the deepest point of the attempt is now known).
 - UP: the attempt ends (ENDED) at the first of
@@ -62,6 +63,9 @@ from enum import IntEnum
 
 # How many past excursions make the examinee's own range (the median of these).
 RANGE_MEMORY = 5
+# A value within this fraction of `min_excursion` below the top is still "at the top"
+# (keypoint jitter), for placing the start of an attempt.
+TOP_JITTER = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +232,11 @@ class AttemptDetector:
                     bottom=v,
                     bottom_frame=frame,
                 ), Events(started=True)
+            if self.top - v <= TOP_JITTER * spec.min_excursion:
+                # Still at the top (within jitter of it): the descent has not begun yet, so
+                # the attempt's start moves here and its time window stays honest after a
+                # long rest.
+                return base.make(Phase.TOP, top=self.top, top_frame=frame), NOTHING
             return self._with(base), NOTHING
         if phase is Phase.DOWN:
             if v < self.bottom:
