@@ -8,7 +8,8 @@ below the bar, 362 arms straightened) for the unfinished second, with the exact 
 `hold_s`; after that nothing more is judged (the examinee drops off and walks away).
 
 The position, all from the 3-D world landmarks (`exercises/common/bar.py`), so it reads the
-same from the front, the side, behind or at 45 degrees:
+same from the front, the side, behind or at 45 degrees (heights along the vertical of a
+straight-arm hang when the examinee was seen in one, as the pull-up does; else the camera's):
 - on the bar: the forearms point up from the elbows;
 - chin over the bar: the mouth at least `chin_limit` torso lengths above the grip (the
   same limit as the pull-up's top, for the same reasons);
@@ -36,12 +37,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from exercises.common.bar import elbow_deg, mouth_over_grip, on_bar
+from exercises.common.bar import CAMERA_UP, elbow_deg, hang_axis, mouth_over_grip, on_bar
 from exercises.common.geometry import rnd
 from exercises.common.judging import Readiness
 from exercises.common.levels import per_level
 from exercises.common.rules import Presence, present
-from exercises.common.world import Skeleton, ViewVote, read_skeleton
+from exercises.common.world import Skeleton, Vec, ViewVote, read_skeleton
 from khfsm.domain.codes import VALID, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Pose
@@ -120,20 +121,21 @@ class State:
     min_chin: float = 9.0  # worst (lowest) mouth-over-grip during the hold
     invalid_since: int = -1  # first frame of the current run seen out of position
     fault: int = VALID  # why the position was lost (while within the grace time)
+    up: Vec = CAMERA_UP  # the vertical, from a straight-arm hang when one was seen
     views: ViewVote = field(default_factory=ViewVote)
     presence: Presence = field(default_factory=Presence)
 
 
-def measure(sk: Skeleton | None) -> Position | None:
+def measure(sk: Skeleton | None, up: Vec = CAMERA_UP) -> Position | None:
     """The frame against the hold position; None when not measurable. Hands off the bar
     read as arms straightened: whatever the face does, nobody is hanging."""
     if sk is None:
         return None
-    hanging = on_bar(sk)
+    hanging = on_bar(sk, up)
     elbow = elbow_deg(sk)
     if hanging is False:
         return Position(elbow=180.0 if elbow is None else max(elbow, 180.0), chin=-9.0)
-    chin = mouth_over_grip(sk)
+    chin = mouth_over_grip(sk, up)
     if hanging is None or elbow is None or chin is None:
         return None
     return Position(elbow=elbow, chin=chin)
@@ -144,7 +146,7 @@ def start_position(pose: Pose | None, width: int = 0, height: int = 0, level: in
     missing. Pure: the server asks it at `prepare` and `start`."""
     sk = read_skeleton(pose, width, height)
     if sk is None or not present(sk.image):
-        return Readiness(False, ("no person",))
+        return Readiness(False, ("no person in view",))
     view = sk.view()
     if on_bar(sk) is not True:
         return Readiness(False, ("hands not on the bar",), view)
@@ -183,7 +185,9 @@ class Armhang:
         if gone is not None:
             return replace(state, presence=presence), [gone]
         state = replace(state, presence=presence)
-        position = measure(sk) if seen else None
+        if sk is not None and seen:
+            state = replace(state, up=hang_axis(sk) or state.up)
+        position = measure(sk, state.up) if seen else None
         fault = VALID if position is None else position.fault(th)
 
         if state.phase == Phase.WAITING:
@@ -216,7 +220,7 @@ class Armhang:
                     state = replace(state, invalid_since=frame, fault=fault)
                 if frame - state.invalid_since + 1 > th.grace_s * fps:
                     if state.seconds == 0:  # a false start: it scored nothing
-                        return State(presence=state.presence), ()
+                        return State(up=state.up, presence=state.presence), ()
                     return replace(state, phase=Phase.DONE), [_closing(th, state, fps)]
 
         # Whole seconds of valid hold, counted up to the last frame in position.

@@ -5,9 +5,11 @@ back to the hang; no kipping (no swinging the legs to help).
 
 Finding (`exercises/common/attempts.py`): the signal is the elbow angle in 3-D (the same
 from the front, the side, behind or at 45 degrees), taken only while the forearms point up
-at the bar (`bar.on_bar`). Every bend-and-straighten of the elbows by more than the
-examinee's own hysteresis is an attempt, whether or not it started from a full hang or got
-the chin over the bar: those are the judge's business. A pull that never hangs fully
+at the bar (`bar.on_bar`). Heights (the chin against the grip, the forearms) are measured
+along the vertical calibrated from the examinee's own straight-arm hang (`bar.hang_axis`),
+so a high or tilted camera does not change them. Every bend-and-straighten of the elbows by
+more than the examinee's own hysteresis is an attempt, whether or not it started from a full
+hang or got the chin over the bar: those are the judge's business. A pull that never hangs fully
 straight between repetitions is still found (the detector ends an attempt at a turn as well
 as at the hang).
 
@@ -37,13 +39,12 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 
 from exercises.common.attempts import Attempt, AttemptDetector, AttemptSpec
-from exercises.common.bar import elbow_deg, mouth_over_grip, on_bar
+from exercises.common.bar import CAMERA_UP, elbow_deg, hang_axis, mouth_over_grip, on_bar
 from exercises.common.geometry import HIP_L, HIP_R
 from exercises.common.judging import Check, Readiness, verdict
 from exercises.common.levels import per_level
-from exercises.common.onset import Onset
 from exercises.common.rules import Presence, present
-from exercises.common.world import ViewVote, read_skeleton
+from exercises.common.world import Vec, ViewVote, read_skeleton
 from khfsm.domain.codes import fault_code
 from khfsm.domain.exercise import RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
@@ -69,9 +70,6 @@ FAULTS: Mapping[int, str] = {
 # a third of that travel is the smallest bend that is a pull rather than a shift of the grip
 # or a swing, and it is several times the frame-to-frame noise of a 3-D elbow angle.
 MIN_PULL_DEG = 30.0
-# Within this of the top the elbows are still at rest (about twice the frame-to-frame
-# jitter of a 3-D elbow angle): where a pull leaves it is the attempt's start.
-ONSET_BAND_DEG = 10.0
 # A body moves an elbow at most ~600 deg/s in a fast kipping rep; faster is a cut or a
 # re-detection of someone else (the detector's default, 1000, leaves a margin).
 MAX_ELBOW_SPEED_DPS = 1000.0
@@ -129,7 +127,7 @@ class RepStats:
 @dataclass(frozen=True, slots=True)
 class State:
     detector: AttemptDetector = field(default_factory=AttemptDetector)
-    onset: Onset = field(default_factory=Onset)
+    up: Vec = CAMERA_UP  # the vertical, from the last straight-arm hang (`bar.hang_axis`)
     rep: RepStats = field(default_factory=RepStats)
     views: ViewVote = field(default_factory=ViewVote)
     presence: Presence = field(default_factory=Presence)
@@ -140,7 +138,7 @@ def start_position(pose: Pose | None, width: int = 0, height: int = 0, level: in
     not, what is missing. Pure: the server asks it at `prepare` and `start`."""
     sk = read_skeleton(pose, width, height)
     if sk is None or not present(sk.image):
-        return Readiness(False, ("no person",))
+        return Readiness(False, ("no person in view",))
     view = sk.view()
     missing: list[str] = []
     arms = (L.LEFT_ELBOW, L.RIGHT_ELBOW, L.LEFT_WRIST, L.RIGHT_WRIST)
@@ -180,20 +178,24 @@ class Pullup:
         )
         if gone is not None:
             return replace(state, presence=presence), [gone]
-        hanging = on_bar(sk) if sk is not None and seen else None
-
+        up = state.up
+        hanging = on_bar(sk, up) if sk is not None and seen else None
         # The elbow only counts while the hands are on the bar: standing with the arms
         # down, an elbow is straight too, and must not read as a hang.
         elbow = elbow_deg(sk) if sk is not None and hanging is not False and seen else None
+        if sk is not None and hanging is True:
+            up = hang_axis(sk) or up
         detector, events = state.detector.step(spec, frame, elbow, fps)
-        onset = state.onset.step(state.detector, detector, events, frame, elbow, ONSET_BAND_DEG)
         rep, views = state.rep, state.views
-        if events.abandoned or events.started:
+        if events.abandoned:
+            # Lost mid-pull, or a cut: the world axes may now be another camera's.
+            rep, up = RepStats(), CAMERA_UP
+        elif events.started:
             rep = RepStats()
         if sk is not None and elbow is not None:
             views = views.add(sk.view())
             if detector.in_attempt and not rep.judged:
-                chin = mouth_over_grip(sk)
+                chin = mouth_over_grip(sk, up)
                 hip = sk.pair_angle(HIP_L, HIP_R)
                 rep = RepStats(
                     judged=False,
@@ -202,12 +204,9 @@ class Pullup:
                 )
         verdicts: list[Verdict] = []
         if events.turned is not None and not rep.judged:
-            attempt = replace(events.turned, start_frame=onset.start_frame)
-            verdicts.append(judge(th, attempt, rep, views, end=frame))
+            verdicts.append(judge(th, events.turned, rep, views, end=frame))
             rep = replace(rep, judged=True)
-        return State(
-            detector=detector, onset=onset, rep=rep, views=views, presence=presence
-        ), verdicts
+        return State(detector=detector, up=up, rep=rep, views=views, presence=presence), verdicts
 
     def finish(self, config: RulesConfig, state: State, frame: int) -> Sequence[Verdict]:
         """A pull still on its way up when the test ends is judged if the chin already got
@@ -220,8 +219,7 @@ class Pullup:
             return ()
         if rep.max_chin is None or rep.max_chin < th.chin_limit:
             return ()
-        attempt = replace(current, start_frame=state.onset.start_frame)
-        return (judge(th, attempt, rep, state.views, end=max(current.bottom_frame, frame - 1)),)
+        return (judge(th, current, rep, state.views, end=max(current.bottom_frame, frame - 1)),)
 
 
 def judge(th: Thresholds, attempt: Attempt, rep: RepStats, views: ViewVote, end: int) -> Verdict:

@@ -44,7 +44,6 @@ from exercises.common.attempts import Attempt, AttemptDetector, AttemptSpec, Pha
 from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R
 from exercises.common.judging import Check, Readiness, verdict
 from exercises.common.levels import per_level
-from exercises.common.onset import Onset
 from exercises.common.rules import LYING_MIN_DEG, Presence, forbidden, present
 from exercises.common.timers import Streak
 from exercises.common.world import (
@@ -81,9 +80,6 @@ FAULTS: Mapping[int, str] = {
 # over the thighs' tilt when bending down with the legs nearly straight to pick something
 # up (a hinge) or the 3-D angle's frame-to-frame noise.
 MIN_SQUAT_DEG = 40.0
-# Within this of the top the thighs are still at rest (about twice the frame-to-frame
-# jitter of a 3-D limb direction): where a squat leaves it is the attempt's start.
-ONSET_BAND_DEG = 10.0
 # With the heels down the ankle bends the shin at most ~40 deg forward of vertical (the
 # normal range of weight-bearing dorsiflexion is ~20-40 deg). The knee angle is then
 # 90 - shin tilt + thigh elevation, so a knee closed to `50 + limit` deg proves the thighs got
@@ -156,7 +152,6 @@ class RepStats:
 @dataclass(frozen=True, slots=True)
 class State:
     detector: AttemptDetector = field(default_factory=AttemptDetector)
-    onset: Onset = field(default_factory=Onset)
     rep: RepStats = field(default_factory=RepStats)
     up: Vec = CAMERA_UP
     views: ViewVote = field(default_factory=ViewVote)
@@ -218,7 +213,7 @@ def start_position(pose: Pose | None, width: int = 0, height: int = 0, level: in
     not, what is missing. Pure: the server asks it at `prepare` and `start`."""
     sk = read_skeleton(pose, width, height)
     if sk is None or not present(sk.image):
-        return Readiness(False, ("no person",))
+        return Readiness(False, ("no person in view",))
     view = sk.view()
     missing: list[str] = []
     vis = sk.image.vis
@@ -287,10 +282,8 @@ class Squat:
         rep, views = state.rep, state.views
         verdicts: list[Verdict] = []
         if events.ended is not None:
-            attempt = replace(events.ended, start_frame=state.onset.start_frame)
-            verdicts.append(judge(th, attempt, rep, views))
+            verdicts.append(judge(th, events.ended, rep, views))
             rep = RepStats()
-        onset = state.onset.step(state.detector, detector, events, frame, signal, ONSET_BAND_DEG)
         if events.abandoned:
             # Lost mid-squat, or a cut: the world axes may now be another camera's.
             rep, up = RepStats(), CAMERA_UP
@@ -304,7 +297,6 @@ class Squat:
                 rep = replace(rep, min_knee=knee)
         return State(
             detector=detector,
-            onset=onset,
             rep=rep,
             up=up,
             views=views,
@@ -318,8 +310,7 @@ class Squat:
         current = state.detector.current(attempt_spec(config.level))
         if current is None or state.detector.phase is not Phase.UP:
             return ()
-        attempt = replace(current, start_frame=state.onset.start_frame)
-        return (judge(thresholds(config.level), attempt, state.rep, state.views),)
+        return (judge(thresholds(config.level), current, state.rep, state.views),)
 
 
 def thigh_signal(thigh: float | None) -> float | None:
