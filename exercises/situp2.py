@@ -26,7 +26,8 @@ Judging, per level (5 = the standard exam):
 The camera view is recorded in every verdict (`camera_view`, `exercises.common.world.View`).
 
 Unallowed motion (status -3), only what no camera angle can fake:
-- `left_lane` / `no_person` (presence, as in every exercise);
+- `left_lane`: nobody in view for `absent_s` seconds (10 at Level 5) after having been
+  seen; `no_person`: nobody came into view at all for `no_show_s` (20 at Level 5);
 - `stood_up`: standing upright (3-D) for `stand_s` seconds after the first attempt.
 (`*-1`'s `rested_lying` stopped a complete session that paused between repetitions; a
 pause now simply produces no attempts.)
@@ -102,6 +103,7 @@ class Thresholds:
     hands_off_s: float
     max_knee_deg: float
     absent_s: float
+    no_show_s: float
     stand_s: float
 
 
@@ -121,7 +123,13 @@ def thresholds(level: int) -> Thresholds:
         hands_off_s=per_level(level, (0.6, 0.5, 0.4, 0.35, 0.3)),
         # Knees bent to ~90 deg by the standard; 130 at Level 5 (40 deg of tolerance).
         max_knee_deg=per_level(level, (150.0, 145.0, 140.0, 135.0, 130.0)),
-        absent_s=per_level(level, (6.0, 5.0, 4.0, 3.5, 3.0)),
+        # An empty lane ends the test only after `absent_s` (and nobody coming at all after
+        # `no_show_s`): a person who has really gone makes no further attempts, so a late stop
+        # costs nothing, while an early one on a pose-model dropout (backlight, a proctor
+        # walking through, a cut) ends a valid exam. 10 s at Level 5 is several repetition
+        # cycles.
+        absent_s=per_level(level, (15.0, 14.0, 12.0, 11.0, 10.0)),
+        no_show_s=per_level(level, (30.0, 27.0, 24.0, 22.0, 20.0)),
         stand_s=per_level(level, (3.0, 2.5, 2.0, 2.0, 1.5)),
     )
 
@@ -223,9 +231,8 @@ class Situp2:
         th = thresholds(config.level)
         fps = config.fps
         skel = read_skeleton(pose, config.frame_width, config.frame_height)
-        presence, seen, gone = state.presence.observe(
-            None if skel is None else skel.image, frame, config, th.absent_s
-        )
+        seen = skel is not None and present(skel.image)
+        presence, gone = state.presence.update(frame, fps, seen, th.absent_s, th.no_show_s)
         if gone is not None:
             return replace(state, presence=presence), [gone]
         if skel is None or not seen:
