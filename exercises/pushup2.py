@@ -25,8 +25,8 @@ The camera view (side / front-back / oblique, by `ViewVote`) is recorded in ever
 measurements as `camera_view` (`exercises.common.world.View`).
 
 Unallowed motion (the test stops, status -3), only the rules that no camera angle can fake:
-- `left_lane`: nobody in view for `absent_s` seconds after having been seen;
-  `no_person`: nobody came into view at all for the no-show time;
+- `left_lane`: nobody in view for `absent_s` seconds (10 at Level 5) after having been
+  seen; `no_person`: nobody came into view at all for `no_show_s` (20 at Level 5);
 - `stood_up`: standing upright (3-D torso and legs) for `stand_s` seconds once the test is
   under way (after the first attempt: before it, standing is getting ready).
 (`*-1`'s `knees_down` and `rested_down` stopped complete sessions on silhouettes and front
@@ -97,6 +97,7 @@ class Thresholds:
     max_pike_deg: float
     min_knee_deg: float
     absent_s: float
+    no_show_s: float
     stand_s: float
 
 
@@ -121,7 +122,13 @@ def thresholds(level: int) -> Thresholds:
         # On the knees the knee is bent ~90 deg; a plank holds it straight (> 160). 120 at
         # Level 5 (60 deg of flexion), 100 at Level 1.
         min_knee_deg=per_level(level, (100.0, 105.0, 110.0, 115.0, 120.0)),
-        absent_s=per_level(level, (6.0, 5.0, 4.0, 3.5, 3.0)),
+        # An empty lane ends the test only after `absent_s` (and nobody coming at all after
+        # `no_show_s`): a person who has really gone makes no further attempts, so a late stop
+        # costs nothing, while an early one on a pose-model dropout (backlight, a proctor
+        # walking through, a cut) ends a valid exam. 10 s at Level 5 is several repetition
+        # cycles.
+        absent_s=per_level(level, (15.0, 14.0, 12.0, 11.0, 10.0)),
+        no_show_s=per_level(level, (30.0, 27.0, 24.0, 22.0, 20.0)),
         stand_s=per_level(level, (3.0, 2.5, 2.0, 2.0, 1.5)),
     )
 
@@ -225,9 +232,8 @@ class Pushup2:
         th = thresholds(config.level)
         fps = config.fps
         skel = read_skeleton(pose, config.frame_width, config.frame_height)
-        presence, seen, gone = state.presence.observe(
-            None if skel is None else skel.image, frame, config, th.absent_s
-        )
+        seen = skel is not None and present(skel.image)
+        presence, gone = state.presence.update(frame, fps, seen, th.absent_s, th.no_show_s)
         if gone is not None:
             return replace(state, presence=presence), [gone]
         if skel is None or not seen:

@@ -10,7 +10,8 @@ lying with bent knees ~130-140 deg, sitting up ~45-70. It belongs to the body, n
 camera, so a front, side or oblique camera, a decline bench, a partner holding the feet or
 a crunch (a small range) give the same attempts. Every down-and-up of at least
 `MIN_EXCURSION_DEG` (relative to this examinee's own range) that begins lying back (torso
-at least `LYING_MIN_DEG` from vertical in 3-D) is an attempt; it is judged the moment it
+at least `LYING_MIN_DEG` from vertical in 3-D) and lifts the torso by `TORSO_LIFT_MIN_DEG`
+is an attempt; it is judged the moment it
 turns back toward the mat (its top is then known), so the examinee hears at once.
 
 Judging, per level (5 = the standard exam):
@@ -25,7 +26,8 @@ Judging, per level (5 = the standard exam):
 The camera view is recorded in every verdict (`camera_view`, `exercises.common.world.View`).
 
 Unallowed motion (status -3), only what no camera angle can fake:
-- `left_lane` / `no_person` (presence, as in every exercise);
+- `left_lane`: nobody in view for `absent_s` seconds (10 at Level 5) after having been
+  seen; `no_person`: nobody came into view at all for `no_show_s` (20 at Level 5);
 - `stood_up`: standing upright (3-D) for `stand_s` seconds after the first attempt.
 (`*-1`'s `rested_lying` stopped a complete session that paused between repetitions; a
 pause now simply produces no attempts.)
@@ -70,9 +72,15 @@ FAULTS: Mapping[int, str] = {
     KNEES_NOT_BENT: "knees not bent",
 }
 
-# The smallest hip movement that is an attempt: a quarter of the standard's ~80 deg of hip
-# travel (lying ~135 -> sitting ~55), above the 3-D angle's jitter; a crunch moves ~30.
-MIN_EXCURSION_DEG = 20.0
+# The smallest hip movement that is an attempt: a crunch (a sit-up that only lifts the
+# shoulder blades, ~12 cm over a 0.5 m torso) closes the hip by ~15 deg; 12 leaves room for
+# the 3-D estimate's under-reading and stays 4x above the filtered angle's frame jitter
+# (~3 deg). Slow drift while lying still is kept out by the torso-lift rule below.
+MIN_EXCURSION_DEG = 12.0
+# A sit-up moves the torso: at its top the torso is at least this much more upright than at
+# its start (the crunch above lifts it ~15 deg). Closing the hip by pulling the knees up, or
+# keypoints drifting while the examinee lies still, lifts no torso and is no attempt.
+TORSO_LIFT_MIN_DEG = 10.0
 # Lying with the feet flat and the knees bent to ~90 deg puts the thighs ~45 deg above the
 # mat, so a flat torso makes a hip angle of 180 - 45 = 135 deg.
 FLAT_HIP_DEG = 135.0
@@ -95,6 +103,7 @@ class Thresholds:
     hands_off_s: float
     max_knee_deg: float
     absent_s: float
+    no_show_s: float
     stand_s: float
 
 
@@ -114,7 +123,13 @@ def thresholds(level: int) -> Thresholds:
         hands_off_s=per_level(level, (0.6, 0.5, 0.4, 0.35, 0.3)),
         # Knees bent to ~90 deg by the standard; 130 at Level 5 (40 deg of tolerance).
         max_knee_deg=per_level(level, (150.0, 145.0, 140.0, 135.0, 130.0)),
-        absent_s=per_level(level, (6.0, 5.0, 4.0, 3.5, 3.0)),
+        # An empty lane ends the test only after `absent_s` (and nobody coming at all after
+        # `no_show_s`): a person who has really gone makes no further attempts, so a late stop
+        # costs nothing, while an early one on a pose-model dropout (backlight, a proctor
+        # walking through, a cut) ends a valid exam. 10 s at Level 5 is several repetition
+        # cycles.
+        absent_s=per_level(level, (15.0, 14.0, 12.0, 11.0, 10.0)),
+        no_show_s=per_level(level, (30.0, 27.0, 24.0, 22.0, 20.0)),
         stand_s=per_level(level, (3.0, 2.5, 2.0, 2.0, 1.5)),
     )
 
@@ -136,7 +151,8 @@ class State:
     standing: Streak = field(default_factory=Streak)
     started: bool = False  # a first attempt has been made
     top_torso: float = 90.0  # torso from vertical at the detector's top frame
-    peak_torso: float = 90.0  # ... and at its peak frame (where a bounce begins)
+    peak_torso: float = 90.0  # ... at its peak frame (where a bounce begins)
+    bottom_torso: float = 90.0  # ... and at its bottom frame (the attempt's top)
 
 
 def hand_to_head(skel: Skeleton) -> float | None:
@@ -215,9 +231,8 @@ class Situp2:
         th = thresholds(config.level)
         fps = config.fps
         skel = read_skeleton(pose, config.frame_width, config.frame_height)
-        presence, seen, gone = state.presence.observe(
-            None if skel is None else skel.image, frame, config, th.absent_s
-        )
+        seen = skel is not None and present(skel.image)
+        presence, gone = state.presence.update(frame, fps, seen, th.absent_s, th.no_show_s)
         if gone is not None:
             return replace(state, presence=presence), [gone]
         if skel is None or not seen:
@@ -248,15 +263,20 @@ class Situp2:
         if detector.top_frame == frame:
             top_torso = torso
         peak_torso = torso if detector.peak_frame == frame else state.peak_torso
+        bottom_torso = torso if detector.bottom_frame == frame else state.bottom_torso
         verdicts: list[Verdict] = []
         if events.started or events.abandoned:
             rep = RepStats()
         if detector.in_attempt or events.turned is not None:
             rep = _observe(th, rep, skel, frame, fps)
         turned = events.turned
-        if turned is not None and top_torso >= LYING_MIN_DEG:
+        if (
+            turned is not None
+            and top_torso >= LYING_MIN_DEG
+            and top_torso - bottom_torso >= TORSO_LIFT_MIN_DEG
+        ):
             started = True
-            verdicts.append(_judge(th, turned, rep, views, frame, top_torso))
+            verdicts.append(_judge(th, turned, rep, views, frame, top_torso, bottom_torso))
         return State(
             detector=detector,
             rep=rep,
@@ -266,6 +286,7 @@ class Situp2:
             started=started,
             top_torso=top_torso,
             peak_torso=peak_torso,
+            bottom_torso=bottom_torso,
         ), verdicts
 
     def finish(self, config: RulesConfig, state: State, frame: int) -> Sequence[Verdict]:
@@ -280,7 +301,8 @@ def _judge(
     rep: RepStats,
     views: ViewVote,
     frame: int,
-    torso: float,
+    start_torso: float,
+    top_torso: float,
 ) -> Verdict:
     return verdict(
         attempt,
@@ -313,7 +335,7 @@ def _judge(
         ),
         view=views.view,
         end_frame=frame,
-        extra={"start_torso_deg": torso},
+        extra={"start_torso_deg": start_torso, "top_torso_deg": top_torso},
     )
 
 

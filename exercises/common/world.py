@@ -158,13 +158,8 @@ def read_skeleton(pose: Pose | None, width: int = 0, height: int = 0) -> Skeleto
     image = read_body(pose, width, height)
     if pose is None or image is None:
         return None
-    rows = pose.world.tolist()
-    return Skeleton(
-        image=image,
-        wx=tuple(r[0] for r in rows),
-        wy=tuple(r[1] for r in rows),
-        wz=tuple(r[2] for r in rows),
-    )
+    wx, wy, wz = pose.world.T.tolist()
+    return Skeleton(image=image, wx=tuple(wx), wy=tuple(wy), wz=tuple(wz))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,14 @@ their fault), and record the camera view it was seen from.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from exercises import pushup2, situp2
 from exercises.common.world import View
 from khfsm.domain.fold import SessionSummary
-from tests.exercises.kinematics import path, pushup_figure, reps, run, situp_figure
+from khfsm.domain.pose import Pose
+from tests.exercises.kinematics import Clip, path, pushup_figure, reps, run, situp_figure
 from tests.exercises.kinematics3d import VIEWS, PinholeCamera, render
 
 EXPECTED_VIEW = {
@@ -130,3 +132,37 @@ def test_start_position_from_every_view() -> None:
 def test_start_position_without_a_person() -> None:
     assert pushup2.start_position(None).missing == ("no person in view",)
     assert situp2.start_position(None).missing == ("no person in view",)
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_crunches_are_attempts_below_the_standard_from_every_view(view: str) -> None:
+    # Shoulder blades lifted only (~15 deg of hip travel): each is an attempt, not up enough.
+    figures = [situp_figure(h) for h in reps(150.0, 133.0, 4, hold_goal_s=0.3)]
+    summary = run(situp2.EXERCISE, render(figures, VIEWS[view]))
+    assert [r.status for r in summary.reps] == [(situp2.NOT_UP_ENOUGH,)] * 4
+    assert (summary.total, summary.count) == (4, 0)
+
+
+def test_lying_still_with_keypoint_jitter_is_no_attempt() -> None:
+    rng = np.random.default_rng(7)
+    hips = [150.0 + float(rng.normal(0.0, 3.0)) for _ in range(600)]
+    summary = run(situp2.EXERCISE, render([situp_figure(h) for h in hips], VIEWS["side"]))
+    assert summary.total == 0
+
+
+def _squash_depth(clip: Clip, factor: float) -> Clip:
+    """The pose model under-reads depth (world z) in foreshortened views: scale it down."""
+    poses: list[Pose | None] = []
+    for pose in clip.poses:
+        assert pose is not None
+        world = pose.world.copy()
+        world[:, 2] *= factor
+        poses.append(Pose(landmarks=pose.landmarks, world=world, score=pose.score))
+    return Clip(poses)
+
+
+@pytest.mark.parametrize("view", ["front", "45 deg"])
+def test_pushup_attempts_survive_depth_under_read_by_40_percent(view: str) -> None:
+    clip = render([pushup_figure(e) for e in PUSHUP_ELBOW], VIEWS[view])
+    summary = run(pushup2.EXERCISE, _squash_depth(clip, 0.6))
+    assert [r.status for r in summary.reps] == PUSHUP_STATUSES
