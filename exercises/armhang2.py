@@ -67,6 +67,7 @@ class Thresholds:
     chin_limit: float  # mouth above the grip, torso lengths
     grace_s: float
     absent_s: float
+    no_show_s: float
 
 
 @cache
@@ -85,7 +86,12 @@ def thresholds(level: int) -> Thresholds:
         max_elbow_deg=per_level(level, (130.0, 125.0, 120.0, 115.0, 110.0)),
         chin_limit=per_level(level, (-0.15, -0.125, -0.10, -0.075, -0.05)),
         grace_s=per_level(level, (0.6, 0.5, 0.4, 0.3, 0.25)),
-        absent_s=per_level(level, (6.0, 5.0, 4.0, 3.5, 3.0)),
+        # An empty lane ends the test only after `absent_s` (nobody coming at all: after
+        # `no_show_s`): a person who has really gone makes no further attempts, so a late
+        # stop costs nothing, while an early one on a pose-model dropout (backlight, a
+        # proctor walking through, a cut) ends a valid exam; pushup-2's values.
+        absent_s=per_level(level, (15.0, 14.0, 12.0, 11.0, 10.0)),
+        no_show_s=per_level(level, (30.0, 27.0, 24.0, 22.0, 20.0)),
     )
 
 
@@ -179,9 +185,8 @@ class Armhang:
         th = thresholds(config.level)
         fps = config.fps
         sk = read_skeleton(pose, config.frame_width, config.frame_height)
-        presence, seen, gone = state.presence.observe(
-            None if sk is None else sk.image, frame, config, th.absent_s
-        )
+        seen = sk is not None and present(sk.image)
+        presence, gone = state.presence.update(frame, fps, seen, th.absent_s, th.no_show_s)
         if gone is not None:
             return replace(state, presence=presence), [gone]
         state = replace(state, presence=presence)
