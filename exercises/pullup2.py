@@ -235,7 +235,7 @@ def judge(th: Thresholds, attempt: Attempt, rep: RepStats, views: ViewVote, end:
         Check(
             CHIN_NOT_OVER_BAR,
             chin is not None and chin >= th.chin_limit,
-            {"chin_over_grip": -9.0 if chin is None else chin, "chin_limit": th.chin_limit},
+            {"mouth_over_grip": -9.0 if chin is None else chin, "mouth_limit": th.chin_limit},
         ),
         Check(
             NOT_FROM_HANG,

@@ -33,7 +33,8 @@ short (341). A side or 45-degree camera does not have this problem.
 
 Unallowed motion (the test stops, status -3):
 - `left_lane` / `no_person`: as every exercise (`rules.Presence`);
-- `fell`: the whole body (ankles to shoulders, 3-D) near horizontal for `down_s` seconds.
+- `fell`: the whole body (ankles to shoulders, 3-D, against the calibrated vertical) near
+  horizontal for `down_s` seconds.
 Version 1's `rested_down` (staying at the bottom) is not kept: holding the bottom is not a
 fault in the squat standard, and the test's time limit already ends a test that stalls.
 """
@@ -219,6 +220,13 @@ def torso_lean(sk: Skeleton, up: Vec) -> float:
     return 0.0 if elevation is None else 90.0 - elevation
 
 
+def body_from_vertical(sk: Skeleton, up: Vec) -> float:
+    """Ankles-to-shoulders axis from the vertical `up`, degrees (0 upright, 90 lying)."""
+    axis = _sub(sk.mid(L.LEFT_SHOULDER, L.RIGHT_SHOULDER), sk.mid(L.LEFT_ANKLE, L.RIGHT_ANKLE))
+    elevation = elevation_deg(axis, up)
+    return 0.0 if elevation is None else 90.0 - elevation
+
+
 def start_position(pose: Pose | None, width: int = 0, height: int = 0, level: int = 5) -> Readiness:
     """Is the examinee standing straight with the legs in view (the start position), and if
     not, what is missing. Pure: the server asks it at `prepare` and `start`."""
@@ -274,18 +282,18 @@ class Squat:
                 presence=presence,
             ), ()
 
-        body_deg = sk.body_from_vertical()
-        down = state.down.update(frame, body_deg >= LYING_MIN_DEG)
-        if down.reached(frame, fps, th.down_s):
-            return replace(state, presence=presence, down=down), [
-                forbidden(frame, "fell", "fell or sat down on the floor", body_deg=body_deg)
-            ]
-
         knee = sk.pair_angle(KNEE_L, KNEE_R)
         hip = sk.pair_angle(HIP_L, HIP_R)
         up = state.up
         if knee is not None and hip is not None and min(knee, hip) >= STRAIGHT_LEG_DEG:
             up = standing_axis(sk) or up
+
+        body_deg = body_from_vertical(sk, up)
+        down = state.down.update(frame, body_deg >= LYING_MIN_DEG)
+        if down.reached(frame, fps, th.down_s):
+            return replace(state, presence=presence, down=down), [
+                forbidden(frame, "fell", "fell or sat down on the floor", body_deg=body_deg)
+            ]
         thigh = thigh_elevation(sk, up)
         signal = thigh_signal(thigh)
         detector, events = state.detector.step(spec, frame, signal, fps)
