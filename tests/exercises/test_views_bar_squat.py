@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from exercises import armhang2, pullup2, squat2
@@ -66,12 +67,14 @@ PULL_STATUSES = [
 ]
 
 
-def squat_figure(knee: float) -> Figure:
+def squat_figure(knee: float, lean: float | None = None) -> Figure:
     """A squat facing left with the heels down: the shin tilts forward by 0.3 x the knee
     bend (39 deg at a knee of 50, inside the ankle's ~40 deg of dorsiflexion), the torso
-    leans forward by 0.4 x the bend, the arms reach forward."""
+    leans forward by 5 + 0.3 x the bend unless `lean` says otherwise (a hinge), the arms
+    reach forward."""
     bend = 180.0 - knee
-    shin_tilt, lean = 0.3 * bend, 5.0 + 0.3 * bend
+    shin_tilt = 0.3 * bend
+    lean = 5.0 + 0.3 * bend if lean is None else lean
 
     def step(p: tuple[float, float], length: float, deg: float) -> tuple[float, float]:
         rad = math.radians(deg)
@@ -87,11 +90,11 @@ def squat_figure(knee: float) -> Figure:
     return Figure(shoulder, elbow, wrist, hip, knee_pt, ankle, head, face_dir=180.0)
 
 
-# Squats: three deep ones (knee 50 deg), a half squat (knee 110), one that turns back down at
+# Squats: three deep ones (knee 50 deg), a half squat (knee 100), one that turns back down at
 # 125 deg without standing up, then a deep one from there.
 STAND, DEEP = 175.0, 50.0
 SQUAT_KNEE = reps(STAND, DEEP, 3) + path(
-    (110.0, 0.8),
+    (100.0, 0.8),
     (STAND, 0.8),
     (STAND, 0.6),
     (DEEP, 0.8),
@@ -156,7 +159,7 @@ def test_half_squat_reports_its_depth_against_the_limit() -> None:
     m = rep.measurements
     assert m["thigh_above_parallel_deg"] > m["depth_limit_deg"]
     assert m["min_knee_deg"] > m["knee_depth_limit_deg"]
-    assert m["min_knee_deg"] == pytest.approx(110.0, abs=3.0)
+    assert m["min_knee_deg"] == pytest.approx(100.0, abs=3.0)
 
 
 def test_pullups_that_never_hang_straight_are_attempts_with_their_fault() -> None:
@@ -263,8 +266,8 @@ def _squash_depth(clip: Clip, factor: float) -> Clip:
 def test_attempts_survive_depth_under_read_by_40_percent(view: str) -> None:
     """Pull-ups: every attempt found and judged the same (the elbows bend across the line of
     sight at most partly). Squats: every full squat and the bounce are still found; a thigh
-    pointing at the camera reads steeper, so the half squat (46 deg of thigh travel) shrinks
-    to ~30 deg from straight in front, under the 40 deg minimum: a known limit of judging
+    pointing at the camera reads steeper, so the half squat (~56 deg of thigh travel) can
+    shrink below 40 deg from straight in front, under the 40 deg minimum: a known limit of judging
     depth from a camera in front of the examinee (see `squat2`)."""
     pulls = run(pullup2.EXERCISE, _squash_depth(render(PULL_FIGURES, VIEWS[view]), 0.6))
     assert [r.status for r in pulls.reps] == PULL_STATUSES
@@ -272,3 +275,52 @@ def test_attempts_survive_depth_under_read_by_40_percent(view: str) -> None:
     squats = run(squat2.EXERCISE, _squash_depth(squat_clip, 0.6))
     assert squats.total >= 5
     assert [squat2.NOT_STOOD_UP in r.status for r in squats.reps].count(True) == 1
+
+
+def _noisy(clip: Clip, seed: int, world_m: float = 0.015, image_px: float = 2.0) -> Clip:
+    """Keypoint noise as a pose model has it: ~1.5 cm in the world estimate, 2 px in the
+    image, independent per landmark and frame."""
+    rng = np.random.default_rng(seed)
+    poses: list[Pose | None] = []
+    for pose in clip.poses:
+        if pose is None:
+            poses.append(None)
+            continue
+        lm = pose.landmarks.copy()
+        lm[:, :2] += rng.normal(0.0, image_px, size=(33, 2)).astype(np.float32)
+        world = pose.world + rng.normal(0.0, world_m, size=(33, 3)).astype(np.float32)
+        poses.append(Pose(landmarks=lm, world=world, score=pose.score))
+    return Clip(poses, clip.fps, clip.width, clip.height)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_keypoint_noise_changes_no_attempt(seed: int) -> None:
+    camera = VIEWS["45 deg"]
+    pulls = run(pullup2.EXERCISE, _noisy(render(PULL_FIGURES, camera), seed))
+    assert [r.status for r in pulls.reps] == PULL_STATUSES
+    squats = run(
+        squat2.EXERCISE, _noisy(render([squat_figure(k) for k in SQUAT_KNEE], camera), seed)
+    )
+    assert [r.status for r in squats.reps] == SQUAT_STATUSES
+
+
+def test_a_tracking_loss_in_the_hang_loses_no_pullup() -> None:
+    clip = render(PULL_FIGURES, VIEWS["front"])
+    a, b = 8, 20  # 0.6 s of the opening dead hang
+    lost = Clip([None if a <= i < b else p for i, p in enumerate(clip.poses)])
+    assert [r.status for r in run(pullup2.EXERCISE, lost).reps] == PULL_STATUSES
+
+
+def test_standing_and_hinging_are_not_attempts() -> None:
+    """Standing under the bar with the arms down is no pull-up (the elbows are straight, but
+    the forearms do not point up at a bar); bending down to pick something up with the legs
+    nearly straight (a hinge: torso 70 deg forward, knees at 160) is no squat."""
+    standing = [standing_figure()] * 60
+    for view, camera in VIEWS.items():
+        assert run(pullup2.EXERCISE, render(standing, camera)).total == 0, view
+        hinge = path((160.0, 0.8), (160.0, 0.5), (STAND, 0.8), (STAND, 1.0), start=STAND)
+        leans = path((70.0, 0.8), (70.0, 0.5), (5.0, 0.8), (5.0, 1.0), start=5.0)
+        figures = [squat_figure(STAND)] * 20 + [
+            squat_figure(k, lean=x) for k, x in zip(hinge, leans, strict=True)
+        ]
+        assert run(squat2.EXERCISE, render(figures, camera)).total == 0, view
