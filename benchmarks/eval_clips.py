@@ -53,7 +53,8 @@ def task_of(label: dict[str, Any]) -> str:
 
 
 def labelled_view(label: dict[str, Any]) -> str:
-    """The camera view class of a clip from its free-text `view` label."""
+    """The camera view class of a clip from its free-text `view` label: the first clause,
+    oblique when it mentions 3/4 or oblique at all, else front/back or side as it says."""
     text = str(label.get("view", "")).lower()
     head = text.split(",")[0].split(";")[0]
     if "edit" in head or "multi-camera" in head or "studio white" in head:

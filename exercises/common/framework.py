@@ -57,9 +57,9 @@ How to write a `<task>-2` rule module (see `exercises/pushup2.py` and `exercises
 
 from __future__ import annotations
 
-from exercises.common.attempts import Attempt, AttemptDetector, AttemptSpec, Events
-from exercises.common.judging import Check, Readiness, StartPosition, verdict
-from exercises.common.world import (
+from .attempts import Attempt, AttemptDetector, AttemptSpec, Events
+from .judging import Check, Readiness, StartPosition, verdict
+from .world import (
     Skeleton,
     View,
     ViewVote,

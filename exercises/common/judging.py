@@ -33,11 +33,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from exercises.common.attempts import Attempt
-from exercises.common.geometry import rnd
-from exercises.common.world import View
 from khfsm.domain.exercise import RepJudged
 from khfsm.domain.pose import Pose
+
+from .attempts import Attempt
+from .geometry import rnd
+from .world import View
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,10 @@ import math
 from dataclasses import dataclass
 from enum import IntEnum
 
-from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, Triple, read_body
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
+
+from .geometry import HIP_L, HIP_R, KNEE_L, KNEE_R, Body, Triple, read_body
 
 # A limb segment shorter than this in the world estimate is degenerate (real segments of
 # the joints measured here, upper arm, forearm, thigh, shank, torso, are >= 20 cm in adults

@@ -132,6 +132,7 @@ def test_start_position_from_every_view() -> None:
 def test_start_position_without_a_person() -> None:
     assert pushup2.start_position(None).missing == ("no person in view",)
     assert situp2.start_position(None).missing == ("no person in view",)
+    assert pushup2.EXERCISE.start_position(None) == pushup2.start_position(None)
 
 
 @pytest.mark.parametrize("view", list(VIEWS))
