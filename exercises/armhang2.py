@@ -37,15 +37,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from exercises.common.bar import CAMERA_UP, elbow_deg, hang_axis, mouth_over_grip, on_bar
-from exercises.common.geometry import rnd
-from exercises.common.judging import Readiness
-from exercises.common.levels import per_level
-from exercises.common.rules import Presence, present
-from exercises.common.world import Skeleton, Vec, ViewVote, read_skeleton
 from khfsm.domain.codes import VALID, fault_code
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Pose
+
+from .common.bar import CAMERA_UP, elbow_deg, hang_axis, mouth_over_grip, on_bar
+from .common.geometry import rnd
+from .common.judging import Readiness
+from .common.levels import per_level
+from .common.rules import Presence, present
+from .common.world import Skeleton, Vec, ViewVote, read_skeleton
 
 TASK = "armhang"
 RULES_VERSION = "armhang-2"
@@ -176,6 +177,13 @@ class Armhang:
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()
+
+    @staticmethod
+    def start_position(
+        pose: Pose | None, width: int = 0, height: int = 0, level: int = 5
+    ) -> Readiness:
+        """Readiness at prepare/start: the module's `start_position`."""
+        return start_position(pose, width, height, level)
 
     def step(
         self, config: RulesConfig, state: State, frame: int, pose: Pose | None

@@ -38,17 +38,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from exercises.common.attempts import Attempt, AttemptDetector, AttemptSpec
-from exercises.common.bar import CAMERA_UP, elbow_deg, hang_axis, mouth_over_grip, on_bar
-from exercises.common.geometry import HIP_L, HIP_R
-from exercises.common.judging import Check, Readiness, verdict
-from exercises.common.levels import per_level
-from exercises.common.rules import Presence, present
-from exercises.common.world import Vec, ViewVote, read_skeleton
 from khfsm.domain.codes import fault_code
 from khfsm.domain.exercise import RulesConfig, Verdict
 from khfsm.domain.pose import Landmark as L
 from khfsm.domain.pose import Pose
+
+from .common.attempts import Attempt, AttemptDetector, AttemptSpec
+from .common.bar import CAMERA_UP, elbow_deg, hang_axis, mouth_over_grip, on_bar
+from .common.geometry import HIP_L, HIP_R
+from .common.judging import Check, Readiness, verdict
+from .common.levels import per_level
+from .common.rules import Presence, present
+from .common.world import Vec, ViewVote, read_skeleton
 
 TASK = "pullup"
 RULES_VERSION = "pullup-2"
@@ -170,6 +171,13 @@ class Pullup:
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()
+
+    @staticmethod
+    def start_position(
+        pose: Pose | None, width: int = 0, height: int = 0, level: int = 5
+    ) -> Readiness:
+        """Readiness at prepare/start: the module's `start_position`."""
+        return start_position(pose, width, height, level)
 
     def step(
         self, config: RulesConfig, state: State, frame: int, pose: Pose | None

@@ -46,13 +46,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from exercises.common.attempts import Attempt, AttemptDetector, AttemptSpec, Phase
-from exercises.common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R
-from exercises.common.judging import Check, Readiness, verdict
-from exercises.common.levels import per_level
-from exercises.common.rules import LYING_MIN_DEG, Presence, forbidden, present
-from exercises.common.timers import Streak
-from exercises.common.world import (
+from khfsm.domain.codes import fault_code
+from khfsm.domain.exercise import RulesConfig, Verdict
+from khfsm.domain.pose import Landmark as L
+from khfsm.domain.pose import Pose
+
+from .common.attempts import Attempt, AttemptDetector, AttemptSpec, Phase
+from .common.geometry import HIP_L, HIP_R, KNEE_L, KNEE_R
+from .common.judging import Check, Readiness, verdict
+from .common.levels import per_level
+from .common.rules import LYING_MIN_DEG, Presence, forbidden, present
+from .common.timers import Streak
+from .common.world import (
     FLOOR,
     SEEN,
     STRAIGHT_LEG_DEG,
@@ -61,10 +66,6 @@ from exercises.common.world import (
     ViewVote,
     read_skeleton,
 )
-from khfsm.domain.codes import fault_code
-from khfsm.domain.exercise import RulesConfig, Verdict
-from khfsm.domain.pose import Landmark as L
-from khfsm.domain.pose import Pose
 
 TASK = "squat"
 RULES_VERSION = "squat-2"
@@ -260,6 +261,13 @@ class Squat:
 
     def initial_state(self, config: RulesConfig) -> State:
         return State()
+
+    @staticmethod
+    def start_position(
+        pose: Pose | None, width: int = 0, height: int = 0, level: int = 5
+    ) -> Readiness:
+        """Readiness at prepare/start: the module's `start_position`."""
+        return start_position(pose, width, height, level)
 
     def step(
         self, config: RulesConfig, state: State, frame: int, pose: Pose | None

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import math
 
-from exercises.common.geometry import ELBOW_L, ELBOW_R
-from exercises.common.world import FLOOR, MIN_SEGMENT_M, Skeleton, Vec
 from khfsm.domain.pose import Landmark as L
+
+from .geometry import ELBOW_L, ELBOW_R
+from .world import FLOOR, MIN_SEGMENT_M, Skeleton, Vec
 
 # sin(30 deg): a forearm within 60 deg of vertical points up (or down, negated).
 FOREARM_UP = 0.5

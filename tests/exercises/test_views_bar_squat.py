@@ -247,6 +247,7 @@ def test_start_positions_from_every_view() -> None:
 def test_start_position_without_a_person() -> None:
     for module in (pullup2, squat2, armhang2):
         assert module.start_position(None).missing == ("no person in view",)
+        assert module.EXERCISE.start_position(None) == module.start_position(None)
 
 
 def _squash_depth(clip: Clip, factor: float) -> Clip:
