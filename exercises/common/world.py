@@ -16,7 +16,11 @@ world position too, but it is the model's guess from the rest of the body.
 
 Orientation uses the camera's "down" (world +y) as gravity: lane cameras are mounted upright
 and the thresholds that use it sit half-way between the postures they separate (45 deg), so a
-camera rolled by up to ~20 deg (a tilted phone) does not change a decision.
+camera rolled by up to ~20 deg (a tilted phone) does not change a decision. A camera pitched
+down tilts every axis the same way about the camera's x axis: a plank seen from behind the
+feet by a camera looking down 25 deg or more reads as less than 45 deg from vertical (from
+the head end or the side it reads more horizontal, which is safe). Such a camera is outside
+what these rules handle; `tests/exercises/kinematics3d.py` renders the supported ones.
 
 The camera view is where the camera stands relative to the body: the body's left-right axis
 (shoulders and hips, in 3-D) pointing along the camera's line of sight is a side view, across
