@@ -141,7 +141,7 @@ class Generated:
 def rep_sessions(draw: st.DrawFn, task: str) -> Generated:
     spec = REP_EXERCISES[task]
     level = draw(st.integers(1, 5))
-    cycle = importlib.import_module(f"exercises.{task}").thresholds(level).cycle
+    cycle = importlib.import_module(f"khfsm.exercises.{task}").thresholds(level).cycle
     plan: list[Rep] = []
     kinds: list[str] = []
     count = draw(st.integers(1, 4))
