@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from khfsm.exercises import pushup2, situp2
+
 from khfsm.assess import cached_keypoints, judge_keypoints
 
 REPO = Path(__file__).resolve().parents[1]

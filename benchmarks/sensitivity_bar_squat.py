@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from khfsm.exercises import armhang2, pullup2, squat2
+
 from khfsm.assess import Keypoints, cached_keypoints, judge_keypoints
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-
 from khfsm.exercises.common.attempts import Attempt, AttemptDetector, AttemptSpec
 from khfsm.exercises.common.judging import Check, verdict
 from khfsm.exercises.common.world import View, ViewVote, view_of
+
 from tests.exercises.kinematics import path
 
 FPS = 20.0

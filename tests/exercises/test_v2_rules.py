@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from khfsm.exercises import pushup2, situp2
+
 from tests.exercises.kinematics import (
     Clip,
     drop,

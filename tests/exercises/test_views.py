@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from khfsm.exercises import pushup2, situp2
 from khfsm.exercises.common.world import View
+
 from khfsm.domain.fold import SessionSummary
 from khfsm.domain.pose import Pose
 from tests.exercises.kinematics import Clip, path, pushup_figure, reps, run, situp_figure

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 import pytest
-
 from khfsm.exercises import armhang2, pullup2, squat2
+
 from khfsm.domain.fold import SessionSummary
 from khfsm.domain.pose import Pose
 from tests.exercises.kinematics import (

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from khfsm.exercises import pushup, situp
+
 from khfsm.domain.exercise import Exercise
 from tests.exercises.kinematics import Clip, path, pushup_figure, render, reps, run, situp_figure
 
