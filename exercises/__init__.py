@@ -10,6 +10,10 @@ rules (module docstring) and the measurements behind every verdict. They are fou
 the `khfsm.exercises` entry-point group (see pyproject.toml), so a site adds an exercise by
 shipping a package with its own entry point, without editing the engine.
 
+Each module's class also declares its codes (`CODE_DIGIT`, the X of its 3XY faults, and
+`PUSH_CODE`, the number prefixing its pushes): pushup 1/2222, situp 2/3333, pullup 3/4444,
+squat 4/5555, armhang 6/6666.
+
 | task    | counted when                 | faults                                        |
 |---------|------------------------------|-----------------------------------------------|
 | pushup  | back at lockout              | 311 not low, 312 not locked out, 313 body line |

@@ -29,7 +29,8 @@ def take(session: Session, event: Event) -> list[Event]:
     """Apply one input to `session`; the events to append (the input and what it derives).
 
     A frame after the session has ended is not part of it (the live pipeline never records
-    one), so it appends nothing; a derived event is the rules' to produce, not an input.
+    one), so it appends nothing; a derived event is the rules' to produce, not an input; an
+    input no command reads (a note the outside world recorded) is kept as it is.
     """
     match event:
         case SessionPrepared():
@@ -44,7 +45,7 @@ def take(session: Session, event: Event) -> list[Event]:
             return session.fail(event)
         case FaceChecked():
             return session.check_face(event)
-    return []
+    return [] if event.DERIVED else [event]
 
 
 def run_session(task: Task, inputs: Iterable[Event], *, who: str = "the session") -> list[Event]:

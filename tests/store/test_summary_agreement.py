@@ -98,3 +98,14 @@ def test_the_listing_words_a_face_check_by_its_outcome(url: str, recorder: SqlRe
     assert "mismatch (similarity 0.204, threshold 0.55)" in table.output
     assert "no usable face" in table.output
     assert "time is up" not in table.output
+
+
+def test_replay_words_a_face_check_by_its_outcome(url: str, recorder: SqlRecorder) -> None:
+    row = _store(recorder, read_jsonl(GOLDEN_DIR / "face_no_face.jsonl"), 4)
+    replayed = CliRunner().invoke(cli, ["replay", row.session_id, "--database-url", url])
+    assert replayed.exit_code == 0, replayed.output
+    assert "FaceDetection" in replayed.output and "face-1" in replayed.output
+    assert "identical" in replayed.output and "no usable face" in replayed.output
+    report = CliRunner().invoke(cli, ["replay", row.session_id, "--json", "--database-url", url])
+    face = json.loads(report.output)["recorded"]["face"]
+    assert face == {"outcome": 2, "similarity": 0.0, "threshold": 0.55}
