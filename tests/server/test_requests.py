@@ -9,18 +9,20 @@ import pytest
 
 from tests.server.conftest import RunningServer, connect, op, prepare_body, video_name
 
+# Each case names its own CaptureID (71-75, 91-93), so one wrongly accepted request cannot
+# leave a lane behind that turns the next cases' errors into misleading ones.
 BAD_REQUESTS: list[tuple[str, str]] = [
     ("not json at all", "not JSON"),
     ("[1, 2, 3]", "expected a JSON object"),
-    ('{"Task":"pushup","Op":"jump","CaptureID":2}', "Op 'jump' is not known"),
+    ('{"Task":"pushup","Op":"jump","CaptureID":71}', "Op 'jump' is not known"),
     ('{"Task":"pushup","Op":"start"}', "CaptureID is missing"),
     ('{"Task":"pushup","Op":"start","CaptureID":"abc"}', "CaptureID"),
     ('{"Task":"pushup","Op":"start","CaptureID":true}', "CaptureID"),
-    ('{"Op":"start","CaptureID":2}', "Task is missing"),
-    ('{"Task":"cartwheel","Op":"prepare","CaptureID":2}', "unknown Task 'cartwheel'"),
-    ('{"Task":"pushup","Op":"start","CaptureID":99}', "not prepared; send prepare first"),
-    ('{"Task":"pushup","Op":"stop","CaptureID":99}', "there is nothing to stop"),
-    ('{"Task":"pushup","Op":"status","CaptureID":99}', "has no session; send prepare first"),
+    ('{"Op":"start","CaptureID":74}', "Task is missing"),
+    ('{"Task":"cartwheel","Op":"prepare","CaptureID":75}', "unknown Task 'cartwheel'"),
+    ('{"Task":"pushup","Op":"start","CaptureID":91}', "not prepared; send prepare first"),
+    ('{"Task":"pushup","Op":"stop","CaptureID":92}', "there is nothing to stop"),
+    ('{"Task":"pushup","Op":"status","CaptureID":93}', "has no session; send prepare first"),
 ]
 
 
@@ -61,22 +63,22 @@ async def test_malformed_requests_get_error_acks_and_other_lanes_continue(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("field", "value", "expected"),
+    ("capture_id", "field", "value", "expected"),
     [
-        ("ModelPath", "../../etc/passwd", "contains '..'"),
-        ("CapturePath", "../../etc/passwd", "contains '..'"),
-        ("CapturePath", "video/../../../etc/passwd", "contains '..'"),
-        ("CapturePath", "/etc/passwd", "outside the media root"),
-        ("ModelPath", "/tmp/evil.mp4", "outside the media root"),
-        ("CapturePath", "ftp://cam/stream", "scheme 'ftp' is not allowed"),
-        ("CapturePath", "file:///etc/passwd", "outside the media root"),
-        ("CapturePath", "missing.mp4", "does not exist"),
+        (321, "ModelPath", "../../etc/passwd", "contains '..'"),
+        (322, "CapturePath", "../../etc/passwd", "contains '..'"),
+        (323, "CapturePath", "video/../../../etc/passwd", "contains '..'"),
+        (324, "CapturePath", "/etc/passwd", "outside the media root"),
+        (325, "ModelPath", "/tmp/evil.mp4", "outside the media root"),
+        (326, "CapturePath", "ftp://cam/stream", "scheme 'ftp' is not allowed"),
+        (327, "CapturePath", "file:///etc/passwd", "outside the media root"),
+        (328, "CapturePath", "missing.mp4", "does not exist"),
     ],
 )
 async def test_paths_outside_the_media_root_are_refused(
-    server: RunningServer, field: str, value: str, expected: str
+    server: RunningServer, capture_id: int, field: str, value: str, expected: str
 ) -> None:
-    body = prepare_body(32, video_name("trav"), 3, 10)
+    body = prepare_body(capture_id, video_name("trav"), 3, 10)  # its own lane per case
     body[field] = value
     async with connect(server) as tablet:
         ack = await tablet.request(body)

@@ -29,6 +29,7 @@ from tests.server.conftest import SHARED, RunningServer, connect, decode_video
 
 PUSH_KEYS = ["status", "total", "count", "time", "msg", "CaptureID", "Task", "session"]
 SESSION_ID = re.compile(r"[0-9a-f]{32}")
+FACE_CROP = re.compile(r"faces/\d{8}/\d{2}_\d{2}_\d{2}_tmp5447557840596578523_[0-9a-f]{8}\.jpg")
 
 
 def face_material(media: Path) -> tuple[str, str]:
@@ -68,6 +69,9 @@ async def test_seed_trace_face_then_pushup(server: RunningServer) -> None:
                  **face_fields}  # fmt: skip
         ack = await tablet.request(start, code=1002, within=60)
         filename = ack.body["filename"]
+        # The crop's name is the server's to choose, but its shape is the protocol's: under
+        # faces/<date>/, relative to the media root, named after the photo (and the session).
+        assert FACE_CROP.fullmatch(filename), filename
         assert ack.raw == exact_ack(1002, 10, "FaceDetection", "start", filename=filename)
         assert (server.media / filename).is_file()
         assert cv2.imread(str(server.media / filename)) is not None
@@ -83,6 +87,7 @@ async def test_seed_trace_face_then_pushup(server: RunningServer) -> None:
         assert "matches" in push.body["msg"]
         face_session = push.body["session"]
         assert SESSION_ID.fullmatch(face_session)
+        assert filename.endswith(f"_{face_session[:8]}.jpg")
 
         for code in (1003, 1004):  # the original answered "stop Action Task error": now ok
             ack = await tablet.request({"Task": "FaceDetection", "Op": "stop", "CaptureID": 10},
