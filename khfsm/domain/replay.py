@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from khfsm.domain.errors import DomainError
 from khfsm.domain.events import (
     Event,
+    ExamineeChanged,
+    ExamineeLost,
     FaceChecked,
     FrameObserved,
     SessionEnded,
@@ -83,8 +85,8 @@ def rederive(events: Sequence[Event], exercise: Exercise | None) -> list[Event]:
                 produced += session.request_stop(event)
             case SourceFailed():
                 produced += session.fail(event)
-            case FaceChecked():
-                produced.append(event)
+            case FaceChecked() | ExamineeChanged() | ExamineeLost():
+                produced.append(event)  # inputs the rules do not read: kept, to compare
             case SessionEnded():
                 recorded_end = event
             case _:
