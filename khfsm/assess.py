@@ -22,13 +22,16 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 import khfsm
+from khfsm.domain.codec import EventRecord, decode, encode
 from khfsm.domain.events import (
     Event,
+    ExamineeChanged,
+    ExamineeLost,
     FrameObserved,
     SessionPrepared,
     SessionStarted,
@@ -44,7 +47,9 @@ from khfsm.hashing import file_sha256
 DEFAULT_FPS = 20.0
 
 # Bumped when the sampling or the conversion to Pose changes, so cached keypoints expire.
-EXTRACTION_VERSION = "1"
+# 2: the examinee is chosen among the detector's candidates (khfsm.vision.examinee), and the
+# changes of who is followed are kept with the keypoints.
+EXTRACTION_VERSION = "2"
 
 Progress = Callable[[int, int], None]  # (frames done, frames expected)
 
@@ -65,7 +70,11 @@ class PoseEstimateLike(Protocol):
 
 
 class PoseSource(Protocol):
-    """What turns a frame into keypoints: `khfsm.vision.pose.PoseTracker` (or a test double)."""
+    """What turns a frame into keypoints: `khfsm.vision.pose.PoseTracker` (or a test double).
+
+    A source that also reports who it follows (PoseTracker) sets `examinee_change` after each
+    frame; its changes are kept with the keypoints and recorded in the session.
+    """
 
     def process(self, frame_bgr: np.ndarray) -> PoseEstimateLike | None: ...
 
@@ -96,6 +105,8 @@ class Keypoints:
     world: np.ndarray  # float32 (n, 33, 3)
     scores: np.ndarray  # float32 (n,)
     present: np.ndarray  # bool (n,)
+    # Changes of who is followed, each recorded just before its frame's keypoints.
+    examinee: tuple[ExamineeChanged | ExamineeLost, ...] = ()
 
     def __len__(self) -> int:
         return int(self.present.shape[0])
@@ -117,6 +128,8 @@ class Keypoints:
             world=self.world,
             scores=self.scores,
             present=self.present,
+            examinee_types=np.array([type(e).__name__ for e in self.examinee], dtype=str),
+            examinee_payloads=np.array([encode(e).payload for e in self.examinee], dtype=str),
         )
 
     @classmethod
@@ -131,7 +144,19 @@ class Keypoints:
                 world=data["world"].astype(np.float32),
                 scores=data["scores"].astype(np.float32),
                 present=data["present"].astype(bool),
+                examinee=_examinee_events(data),
             )
+
+
+def _examinee_events(data: Any) -> tuple[ExamineeChanged | ExamineeLost, ...]:
+    if "examinee_types" not in data:
+        return ()
+    events = []
+    for name, payload in zip(data["examinee_types"], data["examinee_payloads"], strict=True):
+        event = decode(EventRecord(type=str(name), version=1, payload=str(payload), blob=None))
+        assert isinstance(event, ExamineeChanged | ExamineeLost)
+        events.append(event)
+    return tuple(events)
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -212,6 +237,7 @@ def extract_keypoints(
     world: list[np.ndarray] = []
     scores: list[float] = []
     present: list[bool] = []
+    examinee: list[ExamineeChanged | ExamineeLost] = []
     empty_l = np.zeros((NUM_LANDMARKS, LANDMARK_COLUMNS), dtype=np.float32)
     empty_w = np.zeros((NUM_LANDMARKS, WORLD_COLUMNS), dtype=np.float32)
     last_frame: np.ndarray | None = None
@@ -221,6 +247,9 @@ def extract_keypoints(
             result = last_result  # the same source frame again: same pose, no second run
         else:
             estimate = process(frame)
+            change = getattr(tracker, "examinee_change", None)
+            if change is not None:
+                examinee.append(change.as_event(k, frame.shape[1], frame.shape[0]))
             if estimate is None:
                 result = (empty_l, empty_w, 0.0, False)
             else:
@@ -247,6 +276,7 @@ def extract_keypoints(
         world=np.stack(world),
         scores=np.asarray(scores, dtype=np.float32),
         present=np.asarray(present, dtype=bool),
+        examinee=tuple(examinee),
     )
 
 
@@ -333,9 +363,12 @@ def judge_keypoints(
         )
     )
     events += session.start(SessionStarted())
+    examinee = {event.frame: event for event in keypoints.examinee}
     for k in range(n):
         if session.machine.ended:
             break
+        if k in examinee:
+            events.append(examinee[k])
         events += session.observe(FrameObserved.of(k, keypoints.pose(k)))
     if not session.machine.ended:
         events += session.request_stop(StopRequested(frame=session.progress.frames))
