@@ -12,11 +12,15 @@ ranks first; here the examinee is chosen deliberately and then followed:
    centre (by `SWITCH_MARGIN` of the frame diagonal) replaces the first choice: the examinee
    lying on the mat is often missed by the face-based detector while the partner sitting at
    her feet is not, so the first frame alone may show only the partner.
-3. **Continuity.** From then on only the same person is followed: when the landmark tracker
-   loses the examinee (or jumps away from her), the detector's candidates are searched for
-   one continuing her track, i.e. whose body centre lies within `CONTINUITY_GATE` body radii
-   of where she was last seen, the nearest such. Nobody else is ever taken instead: a frame
-   without her is a frame without a person, and the rules decide what an absence means.
+3. **Continuity.** From then on the same person is followed: when the landmark tracker
+   loses the examinee (or jumps away from her), the candidates are searched for one
+   continuing her track, i.e. whose body centre lies within `CONTINUITY_GATE` body radii of
+   where she was last seen, the nearest such. Nobody else is taken instead: a frame without
+   her is a frame without a person (recorded as a loss).
+4. **Choosing again.** Only once she has been missing for `REACQUIRE_FRAMES` frames is the
+   examinee chosen again as at the start (nearest the lane centre, then settling): she may
+   have moved while out of sight (walking into position), and a lane whose examinee is gone
+   that long is the rules' business (`left_lane`), not the tracker's.
 
 Every change of who is followed is reported as an `ExamineeChange` (chosen, switched,
 regained, lost) so that the session records it instead of silently counting someone else.
@@ -45,6 +49,11 @@ SETTLING_FRAMES = 40
 # diagonal, so anything smaller would swap them back and forth; a partner at the feet or a
 # neighbour is a quarter of the frame or more further out.
 SWITCH_MARGIN = 0.15
+# Frames without the examinee after which she is chosen again as at the start. One second
+# at 20 fps: longer than the detector's usual misses of a body lying down or turning (a few
+# frames), so a partner is not taken over a flicker; shorter than any exercise's `left_lane`
+# time (3 s at level 5), so an examinee who moved while out of sight is found again first.
+REACQUIRE_FRAMES = 20
 # A candidate continues the examinee's track when its hip centre is within this many body
 # radii (hip centre to the full-body circle, about half the body's length) of hers. Between
 # two frames a body moves a few centimetres; even after a second out of sight the hips of a
@@ -99,7 +108,7 @@ class Frame:
 
 
 class Change(StrEnum):
-    CHOSEN = "chosen"  # the first person followed
+    CHOSEN = "chosen"  # chosen as at the start (the first person, or after a long absence)
     SWITCHED = "switched"  # a clearly more central person replaced the first choice
     REGAINED = "regained"  # the examinee is followed again after being lost
     LOST = "lost"  # the examinee is no longer found; nobody is followed
@@ -126,11 +135,12 @@ class ExamineeChange:
 @dataclass(frozen=True, slots=True)
 class Examinee:
     """Who is followed: where the examinee was last seen, whether she was found in the last
-    frame, and how many frames have passed since she was first chosen."""
+    frame, how many frames have passed since she was chosen and since she was last found."""
 
     last_seen: Person | None = None
     found: bool = False
     frames: int = 0
+    missing: int = 0
 
     @property
     def settling(self) -> bool:
@@ -153,10 +163,7 @@ def choose(examinee: Examinee, candidates: Sequence[Person], frame: Frame) -> Ch
     """
     last = examinee.last_seen
     if last is None:
-        if not candidates:
-            return Choice(None, None)
-        best = min(range(len(candidates)), key=lambda i: frame.off_centre(candidates[i]))
-        return Choice(best, Change.CHOSEN)
+        return _nearest_the_centre(candidates, frame)
     if examinee.settling:
         others = [i for i, c in enumerate(candidates) if not last.continues(c)]
         if others:
@@ -166,10 +173,19 @@ def choose(examinee: Examinee, candidates: Sequence[Person], frame: Frame) -> Ch
     if examinee.found:
         return Choice(None, None)
     continuing = [i for i, c in enumerate(candidates) if last.continues(c)]
-    if not continuing:
+    if continuing:
+        nearest = min(continuing, key=lambda i: last.distance(candidates[i]))
+        return Choice(nearest, Change.REGAINED)
+    if examinee.missing >= REACQUIRE_FRAMES:
+        return _nearest_the_centre(candidates, frame)
+    return Choice(None, None)
+
+
+def _nearest_the_centre(candidates: Sequence[Person], frame: Frame) -> Choice:
+    if not candidates:
         return Choice(None, None)
-    nearest = min(continuing, key=lambda i: last.distance(candidates[i]))
-    return Choice(nearest, Change.REGAINED)
+    best = min(range(len(candidates)), key=lambda i: frame.off_centre(candidates[i]))
+    return Choice(best, Change.CHOSEN)
 
 
 def jumped(examinee: Examinee, tracked: Person) -> bool:
@@ -182,11 +198,11 @@ def jumped(examinee: Examinee, tracked: Person) -> bool:
 def seen(examinee: Examinee, person: Person, change: Change | None) -> Examinee:
     """The examinee after a frame in which `person` was followed."""
     frames = 0 if change is Change.CHOSEN else examinee.frames + 1
-    return Examinee(last_seen=person, found=True, frames=frames)
+    return Examinee(last_seen=person, found=True, frames=frames, missing=0)
 
 
 def missed(examinee: Examinee) -> Examinee:
     """The examinee after a frame in which she was not found."""
     if examinee.last_seen is None:
         return examinee
-    return replace(examinee, found=False, frames=examinee.frames + 1)
+    return replace(examinee, found=False, frames=examinee.frames + 1, missing=examinee.missing + 1)

@@ -288,13 +288,17 @@ def estimate_batch(
 
     tracks[i] is the lane's state after its previous frame (None: a new lane). At most four
     model calls are batched across all lanes: detection where there is no track or the
-    examinee is still settling, landmarks for all, then detection + landmarks again for
-    tracks lost in this frame. `examinee_rule=False` follows MediaPipe's graph as authored
-    instead (the best-ranked detection, whoever it is): for parity checks of the models only.
+    examinee is still settling; landmarks for the tracked crops and for the candidates a
+    lane has to choose among; then detection and the candidates' landmarks again for tracks
+    lost in this frame. `examinee_rule=False` follows MediaPipe's graph as authored instead
+    (the best-ranked detection, whoever it is): for parity checks of the models only.
+
+    Candidates are compared by where the landmark model puts them, not by the detector's own
+    hip estimate: that is predicted from the face and can be off by half a body for a body
+    lying or in a plank, which would make the examinee look like somebody else.
     """
     if not examinee_rule:
         return _mediapipe_batch(models, frames, tracks)
-    n = len(frames)
     states = [track or Track() for track in tracks]
     sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]
     detections: dict[int, list[Detection]] = {}
@@ -304,35 +308,47 @@ def estimate_batch(
         detections,
         [i for i, t in enumerate(states) if t.roi is None or t.examinee.settling],
     )
-    crops: list[Roi | None] = [None] * n
-    changes: list[Change | None] = [None] * n
-    for i, state in enumerate(states):
-        crops[i], changes[i] = state.roi, None
-        if i in detections:
-            crops[i], changes[i] = _choose(state.examinee, detections[i], sizes[i], state.roi)
-    results: list[_Landmarks | None] = [None] * n
-    _landmarks_into(models, frames, crops, results, range(n))
-    lost = []
-    for i, state in enumerate(states):
-        tracked = state.roi is not None and crops[i] is state.roi
-        result = results[i]
-        if tracked and (
-            result is None
-            or result.presence < MIN_PRESENCE
-            or jumped(state.examinee, _person_of_landmarks(result, *sizes[i]))
-        ):
-            lost.append(i)
-    if lost:
-        _detect_into(models, frames, detections, [i for i in lost if i not in detections])
-        for i in lost:
-            results[i] = None
-            gone = replace(states[i].examinee, found=False)
-            crops[i], changes[i] = _choose(gone, detections[i], sizes[i], None)
-        _landmarks_into(models, frames, crops, results, lost)
-    return [
-        _step(states[i], results[i], changes[i], len(detections.get(i, ())), *sizes[i])
-        for i in range(n)
+    # Lanes that choose among their candidates in this frame: no track, or a settling track
+    # for which the detector shows a clearly more central person.
+    choosing = {
+        i
+        for i, found in detections.items()
+        if states[i].roi is None or _switch_in_sight(states[i].examinee, found, sizes[i])
+    }
+    tracked_jobs = [(i, roi) for i, t in enumerate(states) if (roi := t.roi) is not None]
+    tracked_results = _landmarks_of(models, frames, tracked_jobs)
+    tracked = {i: r for (i, _), r in zip(tracked_jobs, tracked_results, strict=True)}
+    lost = [
+        i
+        for i, _ in tracked_jobs
+        if tracked[i].presence < MIN_PRESENCE
+        or jumped(states[i].examinee, _person_of_landmarks(tracked[i], *sizes[i]))
     ]
+    _detect_into(models, frames, detections, [i for i in lost if i not in detections])
+    choosing |= set(lost)
+    candidate_jobs = [
+        (i, _roi_from_detection(d, *sizes[i])) for i in sorted(choosing) for d in detections[i]
+    ]
+    candidates: dict[int, list[_Landmarks]] = {i: [] for i in choosing}
+    candidate_results = _landmarks_of(models, frames, candidate_jobs)
+    for (i, _), landmarks in zip(candidate_jobs, candidate_results, strict=True):
+        candidates[i].append(landmarks)
+    steps = []
+    for i, state in enumerate(states):
+        result: _Landmarks | None = None if i in lost else tracked.get(i)
+        change: Change | None = None
+        if i in choosing:
+            found = state.roi is not None and i not in lost
+            people = [r for r in candidates[i] if r.presence >= MIN_PRESENCE]
+            choice = choose(
+                replace(state.examinee, found=found),
+                [_person_of_landmarks(r, *sizes[i]) for r in people],
+                Frame(*sizes[i]),
+            )
+            if choice.index is not None:
+                result, change = people[choice.index], choice.change
+        steps.append(_step(state, result, change, len(detections.get(i, ())), *sizes[i]))
+    return steps
 
 
 def _mediapipe_batch(
@@ -342,24 +358,31 @@ def _mediapipe_batch(
     sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]
     crops = [track.roi if track else None for track in tracks]
     detections: dict[int, list[Detection]] = {}
+    results: list[_Landmarks | None] = [None] * n
 
-    def detect(indices: list[int]) -> None:
+    def detect_and_mark(indices: list[int]) -> None:
         _detect_into(models, frames, detections, indices)
         for i in indices:
             best = detections[i][:1]
             crops[i] = _roi_from_detection(best[0], *sizes[i]) if best else None
 
-    detect([i for i in range(n) if crops[i] is None])
-    results: list[_Landmarks | None] = [None] * n
-    _landmarks_into(models, frames, crops, results, range(n))
+    def mark(indices: list[int]) -> None:
+        jobs = [(i, roi) for i in indices if (roi := crops[i]) is not None]
+        for (i, _), result in zip(jobs, _landmarks_of(models, frames, jobs), strict=True):
+            results[i] = result
+
+    detect_and_mark([i for i in range(n) if crops[i] is None])
+    mark(list(range(n)))
     lost = [
         i
         for i, r in enumerate(results)
         if i not in detections and (r is None or r.presence < MIN_PRESENCE)
     ]
     if lost:
-        detect(lost)
-        _landmarks_into(models, frames, crops, results, lost)
+        detect_and_mark(lost)
+        for i in lost:
+            results[i] = None
+        mark(lost)
     steps = []
     for i, result in enumerate(results):
         if result is None or result.presence < MIN_PRESENCE:
@@ -370,15 +393,13 @@ def _mediapipe_batch(
     return steps
 
 
-def _choose(
-    examinee: Examinee, detections: Sequence[Detection], size: tuple[int, int], tracked: Roi | None
-) -> tuple[Roi | None, Change | None]:
-    """The crop for this frame: a detection the examinee rule picks, else the tracked ROI."""
+def _switch_in_sight(
+    examinee: Examinee, detections: Sequence[Detection], size: tuple[int, int]
+) -> bool:
+    """Whether, by the detector's rough positions, a candidate may replace the examinee (to
+    be confirmed by the landmarks of the candidates)."""
     people = [_person_of_detection(d, *size) for d in detections]
-    choice = choose(examinee, people, Frame(*size))
-    if choice.index is None:
-        return tracked, None
-    return _roi_from_detection(detections[choice.index], *size), choice.change
+    return choose(examinee, people, Frame(*size)).change is Change.SWITCHED
 
 
 def _step(
@@ -417,17 +438,11 @@ def _detect_into(
         detections[i] = people
 
 
-def _landmarks_into(
-    models: PoseModels,
-    frames: Sequence[np.ndarray],
-    rois: Sequence[Roi | None],
-    results: list[_Landmarks | None],
-    indices: Sequence[int],
-) -> None:
-    todo = [(i, roi) for i in indices if (roi := rois[i]) is not None]
-    found = models.landmarks([frames[i] for i, _ in todo], [roi for _, roi in todo])
-    for (i, _), result in zip(todo, found, strict=True):
-        results[i] = result
+def _landmarks_of(
+    models: PoseModels, frames: Sequence[np.ndarray], jobs: Sequence[tuple[int, Roi]]
+) -> list[_Landmarks]:
+    """Landmarks of each (frame index, crop) job, in one batch."""
+    return models.landmarks([frames[i] for i, _ in jobs], [roi for _, roi in jobs])
 
 
 class PoseTracker:

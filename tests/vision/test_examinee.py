@@ -9,6 +9,7 @@ import pytest
 from khfsm.domain.events import ExamineeChanged, ExamineeLost
 from khfsm.vision.examinee import (
     CONTINUITY_GATE,
+    REACQUIRE_FRAMES,
     SETTLING_FRAMES,
     SWITCH_MARGIN,
     Change,
@@ -63,6 +64,19 @@ def test_after_settling_nobody_else_is_taken_even_at_the_centre() -> None:
     assert choose(examinee, [proctor], FRAME) == Choice(None, None)
     lost = missed(examinee)
     assert choose(lost, [proctor], FRAME) == Choice(None, None)
+
+
+def test_after_a_long_absence_the_examinee_is_chosen_again_as_at_the_start() -> None:
+    examinee = settled(Person(200.0, 300.0, RADIUS))
+    for _ in range(REACQUIRE_FRAMES - 1):
+        examinee = missed(examinee)
+    walked_in = Person(420.0, 240.0, RADIUS)  # moved while out of sight
+    assert choose(examinee, [walked_in, NEIGHBOUR], FRAME) == Choice(None, None)
+    examinee = missed(examinee)
+    assert examinee.missing == REACQUIRE_FRAMES
+    assert choose(examinee, [NEIGHBOUR, walked_in], FRAME) == Choice(1, Change.CHOSEN)
+    again = seen(examinee, walked_in, Change.CHOSEN)
+    assert again.settling and again.missing == 0  # settling starts over
 
 
 def test_a_lost_examinee_is_regained_only_by_a_candidate_continuing_her_track() -> None:
