@@ -25,8 +25,11 @@ ranks first; here the examinee is chosen deliberately and then followed:
 Every change of who is followed is reported as an `ExamineeChange` (chosen, switched,
 regained, lost) so that the session records it instead of silently counting someone else.
 
-Positions are the detector's (and the landmark model's auxiliary) alignment points: the hip
-centre and a point on the circle around the whole body, whose distance is the body radius.
+A person's position is the landmark model's pair of alignment points for her (auxiliary
+landmarks 33/34, run on each candidate's crop): the hip centre and a point on the circle around
+the whole body, whose distance is the body radius. The detector's own estimate of the same
+points is predicted from the face and can be half a body off for somebody lying or in a plank,
+so it only serves to notice, cheaply, that a clearly more central person may be in view.
 """
 
 from __future__ import annotations
