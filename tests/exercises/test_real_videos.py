@@ -78,7 +78,6 @@ KNOWN_MISSES = {
     "pushup_37_luizfcharry_silhouette.mp4": "false unallowed-motion stop (knees_down)",
     "pullup_20_cndaniel_behind.mp4": "moving camera behind the athlete: total 0",
     "situp_20_chen_tutorial.mp4": "pauses at the top read as resting: -3 rested_lying",
-    "situp_24_junghoonji_girls.mp4": "the feet-holding partner in view: total 0",
     "hang_20_ssihui_tutorial.mp4": "montage of holds: total 1 of 4-5",
 }
 
