@@ -207,8 +207,8 @@ def print_table(results: Sequence[Rescored | Skipped]) -> None:
         title_justify="left",
     )
     table.add_column("session", no_wrap=True)
-    table.add_column("task")
-    table.add_column("lane")
+    table.add_column("task", no_wrap=True)
+    table.add_column("lane", no_wrap=True)
     table.add_column("created", no_wrap=True)
     table.add_column("rules", no_wrap=True)
     table.add_column("rep", justify="right")

@@ -13,8 +13,9 @@ anywhere, because smoothing belongs to the deterministic rules downstream, and t
 built from unsmoothed auxiliary landmarks. When tracking is lost (presence < 0.5) we re-detect in
 the same frame instead of emitting nothing for it, so one lost frame costs one extra detector run
 rather than a gap in the keypoints. And the person followed is chosen and kept by the rule of
-`khfsm.vision.examinee` (nearest the lane centre, then only the same person), never whoever
-the detector happens to rank first; each change of who is followed is reported with the step.
+`khfsm.vision.examinee` (nearest the lane centre, then the same person; chosen again only
+after a long absence), never whoever the detector happens to rank first; each change of who
+is followed is reported with the step.
 
 Every function works on a batch of frames so that PoseTracker (batch of one) and
 batching.PoseService (frames of many lanes) run exactly the same code.
