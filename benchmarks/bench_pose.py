@@ -28,9 +28,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from khfsm.vision.geometry import Roi
 from khfsm.vision.media import open_video
-from khfsm.vision.pose import PoseModels, PoseTracker, estimate_batch, load_pose_models
+from khfsm.vision.pose import PoseModels, PoseTracker, Track, estimate_batch, load_pose_models
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CLIP = REPO / ".." / "shared" / "data" / "videos" / "pushup_01_div_perfect_pushup_2.mp4"
@@ -64,12 +63,13 @@ def median_ms(run: Callable[[], object], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def tracking_rois(models: PoseModels, frames: list[np.ndarray]) -> list[Roi | None]:
-    """The ROI each frame is cropped with when the clip is tracked from its first frame."""
+def tracking_rois(models: PoseModels, frames: list[np.ndarray]) -> list[Track | None]:
+    """The tracking state (ROI, examinee) each frame starts from when the clip is tracked from
+    its first frame (None: the frame runs the detector)."""
     tracker = PoseTracker(models)
     rois = []
     for frame in frames:
-        rois.append(tracker.roi)
+        rois.append(tracker.track if tracker.roi is not None else None)
         tracker.process(frame)
     return rois
 
@@ -90,7 +90,7 @@ def latency(models: PoseModels, frames: list[np.ndarray], repeats: int) -> None:
 def throughput(
     models: PoseModels,
     frames: list[np.ndarray],
-    rois: list[Roi | None],
+    rois: list[Track | None],
     batch: int,
     workers: int,
     seconds: float,

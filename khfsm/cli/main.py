@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sessions": ("khfsm.cli.sessions:sessions", "List stored sessions."),
     "replay": ("khfsm.cli.replay:replay", "Re-run the rules over a stored session and compare."),
     "verify": ("khfsm.cli.replay:verify", "Check a session's hash chain and replay it."),
+    "rescore": (
+        "khfsm.cli.rescore:rescore",
+        "Old vs newest rules' verdicts over stored sessions (per repetition).",
+    ),
     "db": ("khfsm.cli.db:db", "Manage the event store's schema (Alembic)."),
 }
 

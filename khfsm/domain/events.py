@@ -4,8 +4,9 @@ Frozen dataclasses with past-tense names. Each type has a schema version so that
 stream stays readable when a type gains fields; the codec (`khfsm.domain.codec`) turns them
 into storable records and back. Keypoints travel as float32 bytes, never as JSON text.
 
-Inputs and derived events: `FrameObserved`, `StopRequested`, `SourceFailed`, `FaceChecked` and
-the session's bookends are *inputs* recorded from the outside world. `RepCounted`,
+Inputs and derived events: `FrameObserved`, `StopRequested`, `SourceFailed`, `FaceChecked`,
+`ExamineeChanged`, `ExamineeLost` and the session's bookends are *inputs* recorded from the
+outside world. `RepCounted`,
 `MotionViolated` and `SessionEnded` are *derived* by the rules from those inputs, so replay
 re-derives and compares exactly them.
 """
@@ -139,6 +140,34 @@ class FaceChecked(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ExamineeChanged(Event):
+    """From frame `frame` on, the keypoints are of the person whose hip centre is at (x, y).
+
+    Recorded just before that frame's `FrameObserved`. `reason` says why (the rule is in
+    `khfsm.vision.examinee`): "chosen" (the first person followed: nearest the lane centre),
+    "switched" (a clearly more central person replaced the first choice while settling),
+    "regained" (the examinee found again where she was lost).
+    """
+
+    frame: int
+    reason: str
+    x: float  # hip centre, normalised image coordinates (0..1)
+    y: float
+    candidates: int  # people the detector saw in this frame (0: it did not run)
+
+
+@dataclass(frozen=True, slots=True)
+class ExamineeLost(Event):
+    """From frame `frame` on, the examinee is not found: nobody's keypoints are observed, even
+    when other people (`candidates`) are in view. (x, y): where she was last seen."""
+
+    frame: int
+    x: float
+    y: float
+    candidates: int
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEnded(Event):
     DERIVED: ClassVar[bool] = True
 
@@ -171,5 +200,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MotionViolated,
         FaceChecked,
         SessionEnded,
+        ExamineeChanged,
+        ExamineeLost,
     )
 }

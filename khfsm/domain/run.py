@@ -9,7 +9,7 @@ the rules derive (`RepCounted`, `MotionViolated`, `SessionEnded`) are never inpu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from khfsm.domain.events import (
     Event,
@@ -78,18 +78,20 @@ def judge_poses(
     poses: Iterable[Pose | None],
     *,
     started: SessionStarted | None = None,
+    before: Mapping[int, Sequence[Event]] | None = None,
     who: str = "the session",
 ) -> list[Event]:
     """A whole session over one pose per assessed frame; its event stream.
 
     It ends by time-up after `prepared.frames` frames, earlier when the rules stop it, or by
-    a stop requested after the last pose when there are fewer poses than that.
+    a stop requested after the last pose when there are fewer poses than that. `before` holds
+    inputs recorded just before a frame's observation (e.g. who the keypoints are of).
     """
     drive = Drive(task, who).feed([prepared, started or SessionStarted()])
     frames = 0
     for observed in observations(poses):
         if drive.session.ended:
             break  # the rest of the video is not part of the session
-        drive.feed([observed])
+        drive.feed([*(before or {}).get(observed.frame, ()), observed])
         frames += 1
     return drive.feed([StopRequested(frame=frames)]).events

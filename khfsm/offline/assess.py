@@ -58,7 +58,8 @@ def judge_keypoints(
         frame_height=keypoints.frame_height,
     )
     who = f"assessment of {source or 'a video'}"
-    events = judge_poses(exercise, prepared, keypoints.poses(), who=who)
+    before = {event.frame: [event] for event in keypoints.examinee}
+    events = judge_poses(exercise, prepared, keypoints.poses(), before=before, who=who)
     if recorder is not None:
         recorder.append(session_id, 0, events)
     return session_id, fold(events), events

@@ -1,7 +1,8 @@
 """The pose of every assessed frame of a video: extracted by a pose tracker, kept as arrays.
 
 `Keypoints.save`/`load` is the file format of the keypoint cache (`khfsm.offline.cache`):
-a compressed NumPy archive with `fps`, `size`, `landmarks`, `world`, `scores`, `present`.
+a compressed NumPy archive with `fps`, `size`, `landmarks`, `world`, `scores`, `present`,
+and the examinee changes as event types and payloads.
 """
 
 from __future__ import annotations
@@ -9,16 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from khfsm.domain.codec import EventRecord, decode, encode
+from khfsm.domain.events import ExamineeChanged, ExamineeLost
 from khfsm.domain.pose import LANDMARK_COLUMNS, NUM_LANDMARKS, WORLD_COLUMNS, Pose
 from khfsm.offline.probe import AssessError, probe_video
 from khfsm.offline.sampling import DEFAULT_FPS, expected_frames, sampled_frames
 
 # Bumped when the sampling or the conversion to Pose changes, so cached keypoints expire.
-EXTRACTION_VERSION = "1"
+# 2: the examinee is chosen among the detector's candidates (khfsm.vision.examinee), and the
+# changes of who is followed are kept with the keypoints.
+EXTRACTION_VERSION = "2"
 
 ReportProgress = Callable[[int, int], None]  # (frames done, frames expected)
 
@@ -35,7 +40,11 @@ class PoseEstimateLike(Protocol):
 
 
 class PoseSource(Protocol):
-    """What turns a frame into keypoints: `khfsm.vision.pose.PoseTracker` (or a test double)."""
+    """What turns a frame into keypoints: `khfsm.vision.pose.PoseTracker` (or a test double).
+
+    A source that also reports who it follows (PoseTracker) sets `examinee_change` after each
+    frame; its changes are kept with the keypoints and recorded in the session.
+    """
 
     def process(self, frame_bgr: np.ndarray) -> PoseEstimateLike | None: ...
 
@@ -51,6 +60,8 @@ class Keypoints:
     world: np.ndarray  # float32 (n, 33, 3)
     scores: np.ndarray  # float32 (n,)
     present: np.ndarray  # bool (n,)
+    # Changes of who is followed, each recorded just before its frame's keypoints.
+    examinee: tuple[ExamineeChanged | ExamineeLost, ...] = ()
 
     def __len__(self) -> int:
         return int(self.present.shape[0])
@@ -72,6 +83,8 @@ class Keypoints:
             world=self.world,
             scores=self.scores,
             present=self.present,
+            examinee_types=np.array([type(e).__name__ for e in self.examinee], dtype=str),
+            examinee_payloads=np.array([encode(e).payload for e in self.examinee], dtype=str),
         )
 
     @classmethod
@@ -86,7 +99,20 @@ class Keypoints:
                 world=data["world"].astype(np.float32),
                 scores=data["scores"].astype(np.float32),
                 present=data["present"].astype(bool),
+                examinee=_examinee_events(data),
             )
+
+
+def _examinee_events(data: Any) -> tuple[ExamineeChanged | ExamineeLost, ...]:
+    if "examinee_types" not in data:
+        return ()
+    events = []
+    for name, payload in zip(data["examinee_types"], data["examinee_payloads"], strict=True):
+        event = decode(EventRecord(type=str(name), version=1, payload=str(payload), blob=None))
+        if not isinstance(event, ExamineeChanged | ExamineeLost):
+            raise AssessError(f"keypoint file has an unexpected {type(event).__name__} event")
+        events.append(event)
+    return tuple(events)
 
 
 def extract_keypoints(
@@ -108,6 +134,7 @@ def extract_keypoints(
     world: list[np.ndarray] = []
     scores: list[float] = []
     present: list[bool] = []
+    examinee: list[ExamineeChanged | ExamineeLost] = []
     empty_l = np.zeros((NUM_LANDMARKS, LANDMARK_COLUMNS), dtype=np.float32)
     empty_w = np.zeros((NUM_LANDMARKS, WORLD_COLUMNS), dtype=np.float32)
     last_frame: np.ndarray | None = None
@@ -117,6 +144,9 @@ def extract_keypoints(
             result = last_result  # the same source frame again: same pose, no second run
         else:
             estimate = process(frame)
+            change = getattr(tracker, "examinee_change", None)
+            if change is not None:
+                examinee.append(change.as_event(k, frame.shape[1], frame.shape[0]))
             if estimate is None:
                 result = (empty_l, empty_w, 0.0, False)
             else:
@@ -143,4 +173,5 @@ def extract_keypoints(
         world=np.stack(world),
         scores=np.asarray(scores, dtype=np.float32),
         present=np.asarray(present, dtype=bool),
+        examinee=tuple(examinee),
     )

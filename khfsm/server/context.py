@@ -18,7 +18,7 @@ from khfsm.settings import Settings
 
 if TYPE_CHECKING:  # the vision modules load ONNX Runtime: imported where they are used
     from khfsm.vision.face import FaceAnalyzer
-    from khfsm.vision.pose import PoseEstimate
+    from khfsm.vision.pose import PoseEstimate, PoseStep
 
 MAX_LANES = 64  # camera threads: one blocking read per lane at a time
 
@@ -35,6 +35,8 @@ class PoseEstimator(Protocol):
     """The shared batching pose service (`khfsm.vision.batching.PoseService`)."""
 
     async def estimate(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseEstimate | None: ...
+
+    async def track(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseStep: ...
 
     def forget(self, lane: Hashable) -> None: ...
 

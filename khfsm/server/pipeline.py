@@ -249,13 +249,17 @@ class ExerciseLane(Lane):
             self.apply(self._source_lost("the camera stage ended unexpectedly"))
 
     async def _assess(self, item: CameraFrame, record: ObjectSendStream[CameraFrame]) -> None:
-        estimate = await self.ctx.pose.estimate(self.key, item.image)
+        tracked = await self.ctx.pose.track(self.key, item.image)
+        estimate = tracked.estimate
         pose = (
             None
             if estimate is None
             else Pose(landmarks=estimate.landmarks, world=estimate.world, score=estimate.score)
         )
         events = self.session.observe(FrameObserved.of(item.index, pose))
+        if tracked.examinee is not None:  # who the keypoints are of changed: record it first
+            height, width = item.image.shape[:2]
+            events = [tracked.examinee.as_event(item.index, width, height), *events]
         await record.send(item)
         self.stats.assessed += 1
         self.stats.latency_s.append(time.monotonic() - item.captured_at)

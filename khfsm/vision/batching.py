@@ -3,7 +3,7 @@
 Frames from all lanes are gathered into batches of up to `max_batch` (waiting at most
 `max_wait_ms` after the first frame of a batch) and run through `pose.estimate_batch` in worker
 threads, so the event loop never blocks on ONNX Runtime. The service keeps each lane's tracking
-ROI, exactly as a PoseTracker would.
+state (ROI and examinee), exactly as a PoseTracker would.
 
 Ordering: a batch holds at most one frame per lane, and a lane's next frame is not scheduled
 until its previous one has finished, because it is cropped with the ROI that frame produced.
@@ -23,8 +23,7 @@ import anyio
 import numpy as np
 
 from khfsm.errors import KhfsmError
-from khfsm.vision.geometry import Roi
-from khfsm.vision.pose import PoseEstimate, PoseModels, check_frame, estimate_batch
+from khfsm.vision.pose import PoseEstimate, PoseModels, PoseStep, Track, check_frame, estimate_batch
 
 
 @dataclass(eq=False, slots=True)
@@ -32,7 +31,7 @@ class _Job:
     lane: Hashable
     frame: np.ndarray
     done: anyio.Event = field(default_factory=anyio.Event)
-    result: PoseEstimate | None = None
+    result: PoseStep | None = None
     error: BaseException | None = None
 
 
@@ -67,7 +66,7 @@ class PoseService:
         self._workers = workers
         self._pending: deque[_Job] = deque()  # arrival order, across lanes
         self._busy: set[Hashable] = set()  # lanes with a frame in a batch
-        self._rois: dict[Hashable, Roi | None] = {}
+        self._tracks: dict[Hashable, Track] = {}
         self._forgotten: set[Hashable] = set()  # busy lanes whose result must not be kept
         # anyio primitives need a running event loop, so they are created in run().
         self._changed: anyio.Event | None = None
@@ -100,6 +99,11 @@ class PoseService:
 
     async def estimate(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseEstimate | None:
         """Pose in `frame_bgr` (BGR uint8) for `lane`; None when no person is found."""
+        return (await self.track(lane, frame_bgr)).estimate
+
+    async def track(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseStep:
+        """The lane's step for `frame_bgr`: the examinee's pose and any change of who is
+        followed (`PoseStep.examinee`)."""
         check_frame(frame_bgr)  # here, so that one bad frame cannot fail a whole batch
         job = _Job(lane, frame_bgr)
         self._pending.append(job)
@@ -113,11 +117,12 @@ class PoseService:
             raise
         if job.error is not None:
             raise job.error
+        assert job.result is not None
         return job.result
 
     def forget(self, lane: Hashable) -> None:
         """Drop a lane's tracking state: its next frame runs the detector."""
-        self._rois.pop(lane, None)
+        self._tracks.pop(lane, None)
         if lane in self._busy:
             self._forgotten.add(lane)
 
@@ -159,21 +164,21 @@ class PoseService:
     ) -> None:
         try:
             frames = [job.frame for job in batch]
-            rois = [self._rois.get(job.lane) for job in batch]
+            tracks = [self._tracks.get(job.lane) for job in batch]
             steps = await anyio.to_thread.run_sync(
-                estimate_batch, self._models, frames, rois, limiter=limiter
+                estimate_batch, self._models, frames, tracks, limiter=limiter
             )
         except Exception as e:
             for job in batch:
-                self._rois.pop(job.lane, None)
+                self._tracks.pop(job.lane, None)
                 job.error = e
         else:
             self.batches_run += 1
             self.frames_run += len(batch)
             for job, step in zip(batch, steps, strict=True):
                 if job.lane not in self._forgotten:
-                    self._rois[job.lane] = step.next_roi
-                job.result = step.estimate
+                    self._tracks[job.lane] = step.next_track
+                job.result = step
         finally:
             for job in batch:
                 self._busy.discard(job.lane)

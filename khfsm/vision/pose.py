@@ -2,7 +2,8 @@
 
 The stages follow MediaPipe's PoseLandmarkCpu graph as authored:
 
-* no track: whole-frame detector -> first (best) detection -> ROI from keypoints 0/1;
+* no track: whole-frame detector -> the examinee among its detections (not simply the best
+  one: see `khfsm.vision.examinee`) -> ROI from keypoints 0/1;
 * track: ROI from the previous frame's auxiliary landmarks 33/34 (PoseLandmarksToRoi);
 * landmark model on the rotated ROI crop, heatmap refinement, projection to the image,
   world landmarks rotated by the ROI rotation.
@@ -11,7 +12,10 @@ Deliberate differences from MediaPipe's video mode: no temporal smoothing (one-e
 anywhere, because smoothing belongs to the deterministic rules downstream, and the tracking ROI is
 built from unsmoothed auxiliary landmarks. When tracking is lost (presence < 0.5) we re-detect in
 the same frame instead of emitting nothing for it, so one lost frame costs one extra detector run
-rather than a gap in the keypoints.
+rather than a gap in the keypoints. And the person followed is chosen and kept by the rule of
+`khfsm.vision.examinee` (nearest the lane centre, then the same person; chosen again only
+after a long absence), never whoever the detector happens to rank first; each change of who
+is followed is reported with the step.
 
 Every function works on a batch of frames so that PoseTracker (batch of one) and
 batching.PoseService (frames of many lanes) run exactly the same code.
@@ -22,7 +26,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +34,17 @@ import onnxruntime as ort
 
 from khfsm.vision.anchors import POSE_DETECTOR_ANCHORS, ssd_anchor_centers
 from khfsm.vision.detection import Detection, decode_detections, remove_letterbox
+from khfsm.vision.examinee import (
+    Change,
+    Examinee,
+    ExamineeChange,
+    Frame,
+    Person,
+    choose,
+    jumped,
+    missed,
+    seen,
+)
 from khfsm.vision.geometry import (
     Letterbox,
     Roi,
@@ -96,11 +111,24 @@ class PoseEstimate:
 
 
 @dataclass(frozen=True, slots=True)
+class Track:
+    """A lane's tracking state between two frames."""
+
+    roi: Roi | None = None  # the crop for the next frame (None: run the detector)
+    examinee: Examinee = field(default_factory=Examinee)
+
+
+@dataclass(frozen=True, slots=True)
 class PoseStep:
     """Result of one frame plus the tracking state for the lane's next frame."""
 
     estimate: PoseEstimate | None
-    next_roi: Roi | None
+    next_track: Track
+    examinee: ExamineeChange | None = None  # who is followed changed in this frame
+
+    @property
+    def next_roi(self) -> Roi | None:
+        return self.next_track.roi
 
 
 class PoseModels:
@@ -114,8 +142,8 @@ class PoseModels:
         self._detector_input = detector.get_inputs()[0].name
         self._landmarker_input = landmarker.get_inputs()[0].name
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[Detection | None]:
-        """Best person detection per BGR frame (normalised image coordinates), or None."""
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Person detections per BGR frame (normalised image coordinates), best first."""
         if not frames:
             return []
         tensors, letterboxes = zip(
@@ -133,13 +161,13 @@ class PoseModels:
             strict=True,
         )
         boxes, scores = self.detector.run(None, {self._detector_input: np.stack(tensors)})
-        out: list[Detection | None] = []
+        out: list[list[Detection]] = []
         for i, letterbox in enumerate(letterboxes):
             detections = decode_detections(
                 boxes[i], scores[i], self.anchors, DETECTOR_SIZE, MIN_DETECTION_SCORE
             )
-            # MediaPipe pose is single-person: it keeps only the first (best) detection.
-            out.append(remove_letterbox(detections[0], letterbox) if detections else None)
+            # MediaPipe keeps only the first (best) one; the examinee rule needs them all.
+            out.append([remove_letterbox(d, letterbox) for d in detections])
         return out
 
     def landmarks(self, frames: Sequence[np.ndarray], rois: Sequence[Roi]) -> list[_Landmarks]:
@@ -243,92 +271,215 @@ def _to_estimate(landmarks: _Landmarks, width: int, height: int) -> PoseEstimate
     )
 
 
+def _person_of_detection(detection: Detection, width: int, height: int) -> Person:
+    return Person.from_alignment(detection.keypoints[0], detection.keypoints[1], width, height)
+
+
+def _person_of_landmarks(landmarks: _Landmarks, width: int, height: int) -> Person:
+    return Person.from_alignment(landmarks.image[33], landmarks.image[34], width, height)
+
+
 def estimate_batch(
-    models: PoseModels, frames: Sequence[np.ndarray], rois: Sequence[Roi | None]
+    models: PoseModels,
+    frames: Sequence[np.ndarray],
+    tracks: Sequence[Track | None],
+    *,
+    examinee_rule: bool = True,
 ) -> list[PoseStep]:
     """One step of several independent tracks (one frame each, BGR uint8).
 
-    rois[i] is the track's ROI from its previous frame, or None to detect. At most three model
-    calls are batched across all tracks: detection for untracked frames, landmarks for all,
-    then detection + landmarks again for tracks lost in this frame.
+    tracks[i] is the lane's state after its previous frame (None: a new lane). At most four
+    model calls are batched across all lanes: detection where there is no track or the
+    examinee is still settling; landmarks for the tracked crops and for the candidates a
+    lane has to choose among; then detection and the candidates' landmarks again for tracks
+    lost in this frame. `examinee_rule=False` follows MediaPipe's graph as authored instead
+    (the best-ranked detection, whoever it is): for parity checks of the models only.
+
+    Candidates are compared by where the landmark model puts them, not by the detector's own
+    hip estimate: that is predicted from the face and can be off by half a body for a body
+    lying or in a plank, which would make the examinee look like somebody else.
     """
+    if not examinee_rule:
+        return _mediapipe_batch(models, frames, tracks)
+    states = [track or Track() for track in tracks]
     sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]
-    current: list[Roi | None] = list(rois)
-    _detect_into(models, frames, sizes, current, [i for i, r in enumerate(rois) if r is None])
-    results: list[_Landmarks | None] = [None] * len(frames)
-    _landmarks_into(models, frames, current, results, range(len(frames)))
+    detections: dict[int, list[Detection]] = {}
+    _detect_into(
+        models,
+        frames,
+        detections,
+        [i for i, t in enumerate(states) if t.roi is None or t.examinee.settling],
+    )
+    # Lanes that choose among their candidates in this frame: no track, or a settling track
+    # for which the detector shows a clearly more central person.
+    choosing = {
+        i
+        for i, found in detections.items()
+        if states[i].roi is None or _switch_in_sight(states[i].examinee, found, sizes[i])
+    }
+    tracked_jobs = [(i, roi) for i, t in enumerate(states) if (roi := t.roi) is not None]
+    tracked_results = _landmarks_of(models, frames, tracked_jobs)
+    tracked = {i: r for (i, _), r in zip(tracked_jobs, tracked_results, strict=True)}
+    lost = [
+        i
+        for i, _ in tracked_jobs
+        if tracked[i].presence < MIN_PRESENCE
+        or jumped(states[i].examinee, _person_of_landmarks(tracked[i], *sizes[i]))
+    ]
+    _detect_into(models, frames, detections, [i for i in lost if i not in detections])
+    choosing |= set(lost)
+    candidate_jobs = [
+        (i, _roi_from_detection(d, *sizes[i])) for i in sorted(choosing) for d in detections[i]
+    ]
+    candidates: dict[int, list[_Landmarks]] = {i: [] for i in choosing}
+    candidate_results = _landmarks_of(models, frames, candidate_jobs)
+    for (i, _), landmarks in zip(candidate_jobs, candidate_results, strict=True):
+        candidates[i].append(landmarks)
+    steps = []
+    for i, state in enumerate(states):
+        result: _Landmarks | None = None if i in lost else tracked.get(i)
+        change: Change | None = None
+        if i in choosing:
+            found = state.roi is not None and i not in lost
+            people = [r for r in candidates[i] if r.presence >= MIN_PRESENCE]
+            choice = choose(
+                replace(state.examinee, found=found),
+                [_person_of_landmarks(r, *sizes[i]) for r in people],
+                Frame(*sizes[i]),
+            )
+            if choice.index is not None:
+                result, change = people[choice.index], choice.change
+        steps.append(_step(state, result, change, len(detections.get(i, ())), *sizes[i]))
+    return steps
+
+
+def _mediapipe_batch(
+    models: PoseModels, frames: Sequence[np.ndarray], tracks: Sequence[Track | None]
+) -> list[PoseStep]:
+    n = len(frames)
+    sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]
+    crops = [track.roi if track else None for track in tracks]
+    detections: dict[int, list[Detection]] = {}
+    results: list[_Landmarks | None] = [None] * n
+
+    def detect_and_mark(indices: list[int]) -> None:
+        _detect_into(models, frames, detections, indices)
+        for i in indices:
+            best = detections[i][:1]
+            crops[i] = _roi_from_detection(best[0], *sizes[i]) if best else None
+
+    def mark(indices: list[int]) -> None:
+        jobs = [(i, roi) for i in indices if (roi := crops[i]) is not None]
+        for (i, _), result in zip(jobs, _landmarks_of(models, frames, jobs), strict=True):
+            results[i] = result
+
+    detect_and_mark([i for i in range(n) if crops[i] is None])
+    mark(list(range(n)))
     lost = [
         i
         for i, r in enumerate(results)
-        if rois[i] is not None and (r is None or r.presence < MIN_PRESENCE)
+        if i not in detections and (r is None or r.presence < MIN_PRESENCE)
     ]
     if lost:
+        detect_and_mark(lost)
         for i in lost:
-            current[i] = None
             results[i] = None
-        _detect_into(models, frames, sizes, current, lost)
-        _landmarks_into(models, frames, current, results, lost)
+        mark(lost)
     steps = []
     for i, result in enumerate(results):
-        width, height = sizes[i]
         if result is None or result.presence < MIN_PRESENCE:
-            steps.append(PoseStep(estimate=None, next_roi=None))
+            steps.append(PoseStep(estimate=None, next_track=Track()))
         else:
-            steps.append(
-                PoseStep(
-                    estimate=_to_estimate(result, width, height),
-                    next_roi=_roi_from_landmarks(result, width, height),
-                )
-            )
+            roi = _roi_from_landmarks(result, *sizes[i])
+            steps.append(PoseStep(_to_estimate(result, *sizes[i]), next_track=Track(roi)))
     return steps
+
+
+def _switch_in_sight(
+    examinee: Examinee, detections: Sequence[Detection], size: tuple[int, int]
+) -> bool:
+    """Whether, by the detector's rough positions, a candidate may replace the examinee (to
+    be confirmed by the landmarks of the candidates)."""
+    people = [_person_of_detection(d, *size) for d in detections]
+    return choose(examinee, people, Frame(*size)).change is Change.SWITCHED
+
+
+def _step(
+    state: Track,
+    result: _Landmarks | None,
+    change: Change | None,
+    candidates: int,
+    width: int,
+    height: int,
+) -> PoseStep:
+    before = state.examinee
+    if result is None or result.presence < MIN_PRESENCE:
+        report = None
+        if before.found and before.last_seen is not None:
+            report = ExamineeChange(Change.LOST, before.last_seen, candidates)
+        return PoseStep(estimate=None, next_track=Track(None, missed(before)), examinee=report)
+    person = _person_of_landmarks(result, width, height)
+    # Found again by the detector in the very frame the tracker lost her: she was followed
+    # without a gap (MediaPipe's re-detection), nothing changed for the record.
+    silent = change is Change.REGAINED and before.found
+    return PoseStep(
+        estimate=_to_estimate(result, width, height),
+        next_track=Track(_roi_from_landmarks(result, width, height), seen(before, person, change)),
+        examinee=None if change is None or silent else ExamineeChange(change, person, candidates),
+    )
 
 
 def _detect_into(
     models: PoseModels,
     frames: Sequence[np.ndarray],
-    sizes: Sequence[tuple[int, int]],
-    rois: list[Roi | None],
+    detections: dict[int, list[Detection]],
     indices: Sequence[int],
 ) -> None:
-    detections = models.detect([frames[i] for i in indices])
-    for i, detection in zip(indices, detections, strict=True):
-        if detection is not None:
-            rois[i] = _roi_from_detection(detection, *sizes[i])
+    found = models.detect([frames[i] for i in indices])
+    for i, people in zip(indices, found, strict=True):
+        detections[i] = people
 
 
-def _landmarks_into(
-    models: PoseModels,
-    frames: Sequence[np.ndarray],
-    rois: Sequence[Roi | None],
-    results: list[_Landmarks | None],
-    indices: Sequence[int],
-) -> None:
-    todo = [(i, roi) for i in indices if (roi := rois[i]) is not None]
-    found = models.landmarks([frames[i] for i, _ in todo], [roi for _, roi in todo])
-    for (i, _), result in zip(todo, found, strict=True):
-        results[i] = result
+def _landmarks_of(
+    models: PoseModels, frames: Sequence[np.ndarray], jobs: Sequence[tuple[int, Roi]]
+) -> list[_Landmarks]:
+    """Landmarks of each (frame index, crop) job, in one batch."""
+    return models.landmarks([frames[i] for i, _ in jobs], [roi for _, roi in jobs])
 
 
 class PoseTracker:
-    """Pose of one person in one video (one lane). Holds only the previous frame's ROI."""
+    """Pose of the examinee in one video (one lane). Holds only the lane's tracking state."""
 
-    def __init__(self, models: PoseModels | None = None) -> None:
+    def __init__(self, models: PoseModels | None = None, *, examinee_rule: bool = True) -> None:
         self._models = models or load_pose_models()
-        self._roi: Roi | None = None
+        self._examinee_rule = examinee_rule  # False: MediaPipe's choice (parity checks only)
+        self._track = Track()
+        self.examinee_change: ExamineeChange | None = None  # of the last processed frame
 
     @property
     def roi(self) -> Roi | None:
         """The ROI the next frame will be cropped with (None: it will run the detector)."""
-        return self._roi
+        return self._track.roi
+
+    @property
+    def track(self) -> Track:
+        return self._track
+
+    def step(self, frame_bgr: np.ndarray) -> PoseStep:
+        check_frame(frame_bgr)
+        step = estimate_batch(
+            self._models, [frame_bgr], [self._track], examinee_rule=self._examinee_rule
+        )[0]
+        self._track = step.next_track
+        self.examinee_change = step.examinee
+        return step
 
     def process(self, frame_bgr: np.ndarray) -> PoseEstimate | None:
-        check_frame(frame_bgr)
-        step = estimate_batch(self._models, [frame_bgr], [self._roi])[0]
-        self._roi = step.next_roi
-        return step.estimate
+        return self.step(frame_bgr).estimate
 
     def reset(self) -> None:
-        self._roi = None
+        self._track = Track()
+        self.examinee_change = None
 
 
 def check_frame(frame: np.ndarray) -> None:

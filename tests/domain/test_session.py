@@ -9,6 +9,8 @@ from khfsm.domain.codes import EndStatus
 from khfsm.domain.errors import DomainError, IllegalTransition
 from khfsm.domain.events import (
     EVENT_TYPES,
+    ExamineeChanged,
+    ExamineeLost,
     FaceChecked,
     FrameObserved,
     MotionViolated,
@@ -113,6 +115,8 @@ def test_every_event_type_round_trips_through_the_codec() -> None:
         MotionViolated(frame=9, code="stood_up", message="stood up"),
         FaceChecked(similarity=0.8, accepted=True, threshold=0.5, filename="faces/a.jpg"),
         SessionEnded(-2, "time is up", 10, 0, 1, "ab" * 32, 1234),
+        ExamineeChanged(frame=6, reason="switched", x=0.62, y=0.74, candidates=2),
+        ExamineeLost(frame=30, x=0.6, y=0.75, candidates=1),
     ]
     assert {type(s).__name__ for s in samples} == set(EVENT_TYPES)
     for event in samples:

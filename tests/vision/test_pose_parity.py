@@ -28,7 +28,9 @@ def test_pose_matches_mediapipe(
     image = parity_image(photo)
     height, width = image.shape[:2]
 
-    estimate = PoseTracker(load_pose_models()).process(image)
+    # MediaPipe follows its best-ranked detection; the examinee rule may pick another person
+    # in a group photo (sample4.jpg), so the models' parity is checked with MediaPipe's choice.
+    estimate = PoseTracker(load_pose_models(), examinee_rule=False).process(image)
 
     if "pose" not in reference:
         assert estimate is None, "MediaPipe finds no person in this photo"
