@@ -12,7 +12,7 @@ import pytest
 
 from khfsm.domain.codec import CodecError, EventRecord, canonical_json, chain_hash, decode, encode
 from khfsm.domain.codes import EndStatus, fault_code, is_fault
-from khfsm.domain.errors import DomainError, IllegalTransition
+from khfsm.domain.errors import DomainError
 from khfsm.domain.events import (
     Event,
     FaceChecked,
@@ -23,6 +23,7 @@ from khfsm.domain.events import (
     SourceFailed,
     StopRequested,
 )
+from khfsm.domain.face import FACE_CHECK
 from khfsm.domain.fold import fold
 from khfsm.domain.machine import State
 from khfsm.domain.replay import ReplayError, rederive, replay
@@ -43,7 +44,7 @@ def test_fold_follows_every_event_of_a_stopped_session() -> None:
     assert summary.frames == frames[-1].frame + 1 == len(frames)
     assert summary.persons == sum(e.keypoints is not None for e in frames)
     assert summary.stop_frame == stop.frame
-    assert summary.state is State.STOPPED and summary.ended is events[-1]
+    assert summary.state is State.STOPPED and summary.end is events[-1] and summary.ended
     assert summary.face is None and summary.violation is None
 
 
@@ -59,7 +60,7 @@ def test_fold_of_each_prefix_is_where_the_session_was() -> None:
 def test_fold_of_a_face_session_keeps_its_check() -> None:
     events = face_session()
     summary = fold(events)
-    assert summary.face == events[2] and summary.ended == events[3]
+    assert summary.face == events[2] and summary.end == events[3]
     assert summary.state is State.STOPPED and summary.events == 4
 
 
@@ -178,50 +179,59 @@ def test_source_failure_mid_rep_judges_the_rep_and_replays_identically() -> None
     events += session.fail(SourceFailed(frame=len(heights), status=-4, message="camera lost"))
     summary = fold(events)
     assert summary.total == 2  # the rep in progress was judged at the failure
-    assert summary.ended == SessionEnded(-4, "camera lost", len(heights), 2, 2)
+    assert summary.end == SessionEnded(-4, "camera lost", len(heights), 2, 2)
     assert replay(events, EXERCISE).identical
-    for changed in (replace(summary.ended, status=-5), replace(summary.ended, message="x")):
+    for changed in (replace(summary.end, status=-5), replace(summary.end, message="x")):
         assert not replay([*events[:-1], changed], EXERCISE).identical
 
 
-@pytest.mark.parametrize("status", list(EndStatus))
-def test_session_without_rules_ends_with_its_status_and_message(status: EndStatus) -> None:
-    session = rules_less_session(started=True)
-    events = session.end_without_rules(status, "the face matches")
-    assert events == [SessionEnded(int(status), "the face matches", 0, 0, 0)]
+CHECKED = FaceChecked(
+    similarity=0.8, accepted=True, threshold=0.5, filename="f/a.jpg", message="the face matches"
+)
+
+
+def test_a_face_check_ends_normally_with_its_outcome_message() -> None:
+    session = face_check_session(started=True)
+    events = session.check_face(CHECKED)
+    assert events == [CHECKED, SessionEnded(int(EndStatus.TIME_UP), "the face matches", 0, 0, 0)]
     assert session.machine.ended
-    default = rules_less_session(started=True)
-    assert default.end_without_rules(status) == [SessionEnded(int(status), status.message, 0, 0, 0)]
 
 
 @pytest.mark.parametrize("status", [EndStatus.STOPPED, EndStatus.SOURCE_LOST])
-def test_session_without_rules_can_be_stopped_or_fail_before_its_start(status: EndStatus) -> None:
-    session = rules_less_session(started=False)
-    assert session.end_without_rules(status)[0].status == int(status)
+def test_a_face_check_can_be_stopped_or_fail_before_its_start(status: EndStatus) -> None:
+    session = face_check_session(started=False)
+    if status is EndStatus.STOPPED:
+        events = session.request_stop(StopRequested(frame=0))
+    else:
+        events = session.fail(SourceFailed(frame=0, status=int(status), message="camera lost"))
+    ended = events[-1]
+    assert isinstance(ended, SessionEnded) and ended.status == int(status)
     assert session.machine.ended
 
 
-def test_session_without_rules_cannot_run_out_of_time_before_its_start() -> None:
-    with pytest.raises(IllegalTransition):
-        rules_less_session(started=False).end_without_rules(EndStatus.TIME_UP)
+def test_a_face_is_not_checked_before_the_start() -> None:
+    with pytest.raises(DomainError):
+        face_check_session(started=False).check_face(CHECKED)
 
 
-def rules_less_session(*, started: bool) -> Session:
-    session = Session(None, who="face 10")
-    session.prepare(replace(prepared(), task="FaceDetection", rules_version=""))
+def face_prepared() -> SessionPrepared:
+    return replace(prepared(), task=FACE_CHECK.task, rules_version=FACE_CHECK.rules_version)
+
+
+def face_check_session(*, started: bool) -> Session:
+    session = Session(FACE_CHECK, who="face 10")
+    session.prepare(face_prepared())
     if started:
         session.start(SessionStarted())
     return session
 
 
 def face_session() -> list[Event]:
-    session = Session(None, who="face 10")
-    checked = FaceChecked(similarity=0.8, accepted=True, threshold=0.5, filename="f/a.jpg")
+    session = Session(FACE_CHECK, who="face 10")
     events: list[Event] = [
-        *session.prepare(replace(prepared(), task="FaceDetection", rules_version="")),
+        *session.prepare(face_prepared()),
         *session.start(SessionStarted()),
-        checked,
-        *session.end_without_rules(EndStatus.TIME_UP, "the face matches"),
+        *session.check_face(CHECKED),
     ]
     ended = events[-1]
     assert isinstance(ended, SessionEnded)
@@ -231,10 +241,10 @@ def face_session() -> list[Event]:
 
 def test_face_session_replays_identically_with_its_evidence() -> None:
     events = face_session()
-    report = replay(events, None)
+    report = replay(events, FACE_CHECK)
     assert report.identical, report.divergence and report.divergence.describe()
     assert report.replayed.face == events[2]
-    assert report.replayed.ended == events[-1]
+    assert report.replayed.end == events[-1]
 
 
 # -- replay of the evidence and of malformed streams ------------------------------------------
@@ -247,8 +257,8 @@ def test_replay_carries_the_recorded_evidence_over() -> None:
     sealed = [*events[:-1], ended.sealed("ab" * 32, 4096)]
     report = replay(sealed, EXERCISE)
     assert report.identical
-    assert report.replayed.ended is not None
-    assert (report.replayed.ended.video_sha256, report.replayed.ended.video_bytes) == (
+    assert report.replayed.end is not None
+    assert (report.replayed.end.video_sha256, report.replayed.end.video_bytes) == (
         "ab" * 32,
         4096,
     )

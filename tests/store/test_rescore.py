@@ -23,7 +23,7 @@ from khfsm.cli.rescore import RepPair, pair_reps
 from khfsm.domain.events import Event, RepCounted
 from khfsm.domain.exercise import RepJudged, RulesConfig, Verdict
 from khfsm.domain.pose import Pose
-from khfsm.registry import installed_versions
+from khfsm.registry import installed_tasks
 from khfsm.store import migrate
 from khfsm.store.sql import open_recorder
 from tests.store.reference_exercise import (
@@ -70,7 +70,7 @@ def url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def both_releases_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     releases = {REFERENCE.rules_version: REFERENCE, NEWER.rules_version: NEWER}
-    monkeypatch.setitem(installed_versions(), REFERENCE.task, releases)
+    monkeypatch.setitem(installed_tasks(), REFERENCE.task, releases)
 
 
 def store(url: str, *sessions: list[Event]) -> list[str]:
