@@ -12,6 +12,7 @@ from khfsm.domain.events import (
     FaceChecked,
     FrameObserved,
     MotionViolated,
+    ReadinessReported,
     RepCounted,
     SessionEnded,
     SessionStarted,
@@ -113,6 +114,7 @@ def test_every_event_type_round_trips_through_the_codec() -> None:
         MotionViolated(frame=9, code="stood_up", message="stood up"),
         FaceChecked(similarity=0.8, accepted=True, threshold=0.5, filename="faces/a.jpg"),
         SessionEnded(-2, "time is up", 10, 0, 1, "ab" * 32, 1234),
+        ReadinessReported("prepare", True, ("ankles",), False, ("ankles not in view",), "side"),
     ]
     assert {type(s).__name__ for s in samples} == set(EVENT_TYPES)
     for event in samples:
