@@ -4,15 +4,32 @@ records what was reported, and replay keeps it and stays identical."""
 
 from __future__ import annotations
 
-import anyio
-import pytest
+from pathlib import Path
 
+import anyio
+import cv2
+import numpy as np
+import pytest
+from khfsm.exercises.common.judging import Readiness
+
+import khfsm
 from khfsm.cli.tablet import Received, describe
 from khfsm.domain.events import ReadinessReported, SessionPrepared, SessionStarted
-from khfsm.domain.readiness import BODY_PARTS, VIEWS, ReadinessReport
+from khfsm.domain.pose import Pose
+from khfsm.domain.readiness import BODY_PARTS, NO_PERSON, VIEWS, ReadinessReport
 from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
-from tests.server.conftest import RunningServer, connect, op, prepare_body, video_name
+from khfsm.server.readiness import look
+from khfsm.settings import Settings
+from tests.server.conftest import (
+    CAMERA_GRACE_S,
+    CLIP,
+    RunningServer,
+    connect,
+    op,
+    prepare_body,
+    video_name,
+)
 
 
 @pytest.mark.anyio
@@ -55,3 +72,33 @@ def test_the_tablet_cli_prints_readiness_in_one_line() -> None:
         "not in the start position: ankles not in view",
     ]
     assert describe(Received(None, body)) == "ack   pushup/1 prepare: ok"
+
+
+class BrokenStartPosition:
+    """A plug-in whose start-position function fails: readiness must not fail the prepare."""
+
+    def start_position(
+        self, pose: Pose | None, width: int = 0, height: int = 0, level: int = 5
+    ) -> Readiness:
+        raise RuntimeError("a bug in a plug-in")
+
+
+@pytest.mark.anyio
+async def test_the_look_reports_the_first_frame_with_a_person_and_never_raises(
+    tmp_path: Path, videos: Path
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    capture = cv2.VideoCapture(str(videos / CLIP))
+    ok, person = capture.read()
+    capture.release()
+    assert ok
+    empty = np.zeros_like(person)  # a camera looking at nothing (or not yet decoded)
+    settings = Settings(data_dir=tmp_path, media_root=media, camera_grace_s=CAMERA_GRACE_S)
+    async with khfsm.Site(settings) as site:
+        ctx = site.registry.ctx
+        nobody = await look(ctx, ("pushup", 9), [empty], 5, get_exercise("pushup"))
+        assert nobody is not None and not nobody.person and nobody.missing == (NO_PERSON,)
+        found = await look(ctx, ("pushup", 9), [empty, person], 5, get_exercise("pushup"))
+        assert found is not None and found.person and found.view != "unknown"
+        assert await look(ctx, ("pushup", 9), [person], 5, BrokenStartPosition()) is None
