@@ -37,6 +37,7 @@ import khfsm
 from khfsm.domain.errors import DomainError
 from khfsm.domain.face import FACE_CHECK
 from khfsm.domain.machine import State
+from khfsm.domain.readiness import ReadinessReport
 from khfsm.registry import get_task, installed_tasks
 from khfsm.server import protocol
 from khfsm.server.context import FaceLoader, LaneContext
@@ -282,9 +283,17 @@ class LaneHandle:
         """The progress so far (the final push once the session has finished)."""
         return self._lane.status()
 
+    @property
+    def readiness(self) -> ReadinessReport | None:
+        """What the camera saw at prepare (reported again at start): whether a person is in
+        view, which body parts are not, the start position, the camera view. None for a task
+        that reports none (the face check). It never refuses a start: the caller decides."""
+        return self._lane.readiness
+
     async def start(self, duration: float | None = None) -> Mapping[str, Any]:
-        """Start the test. An exercise returns at once; a face check returns once it has
-        an outcome, with the saved crop's `filename` (relative to the media root).
+        """Start the test. An exercise returns at once, with `readiness` (the ack's object;
+        `LaneHandle.readiness` is the typed report); a face check returns once it has an
+        outcome, with the saved crop's `filename` (relative to the media root).
         `duration` is the face check's time limit in seconds (default 10)."""
         lane = self._lane
         fields: dict[str, Any] = {

@@ -56,9 +56,13 @@ def describe(message: Received) -> str:
     if message.is_ack:
         outcome = "ok" if body.get("result") == "ok" else f"ERROR: {body.get('error')}"
         extra = f" filename={body['filename']}" if body.get("filename") else ""
-        return (
+        line = (
             f"ack   {body.get('Task')}/{body.get('CaptureID')} {body.get('op')}: {outcome}{extra}"
         )
+        readiness = body.get("readiness")
+        if isinstance(readiness, dict) and readiness.get("summary"):
+            line += f"\n      camera sees: {readiness['summary']}"
+        return line
     time_span = body.get("time") or [0, 0]
     line = (
         f"push  {body.get('Task')}/{body.get('CaptureID')} status {body.get('status')} "

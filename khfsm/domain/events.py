@@ -8,7 +8,8 @@ Inputs and derived events: `FrameObserved`, `StopRequested`, `SourceFailed`, `Fa
 `ExamineeChanged`, `ExamineeLost` and the session's bookends are *inputs* recorded from the
 outside world. `RepCounted`,
 `MotionViolated` and `SessionEnded` are *derived* by the rules from those inputs, so replay
-re-derives and compares exactly them.
+re-derives and compares exactly them. `ReadinessReported` is an input no command reads (what
+the operator was told before the start): the session driver keeps it, so replay keeps it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from khfsm.domain.pose import LANDMARK_COLUMNS, NUM_LANDMARKS, WORLD_COLUMNS, Pose
+from khfsm.domain.readiness import ReadinessReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,40 @@ class SessionEnded(Event):
         return replace(self, video_sha256=None, video_bytes=None)
 
 
+@dataclass(frozen=True, slots=True)
+class ReadinessReported(Event):
+    """What the camera showed the operator at `moment` ("prepare" or "start"): an input the
+    outside world observed, kept as it is by the session driver and never read by the rules
+    (readiness informs the operator; it never refuses a prepare or a start)."""
+
+    moment: str
+    person: bool
+    out_of_view: tuple[str, ...] = ()
+    in_position: bool | None = None
+    missing: tuple[str, ...] = ()
+    view: str = "unknown"
+
+    @classmethod
+    def of(cls, moment: str, report: ReadinessReport) -> ReadinessReported:
+        return cls(
+            moment=moment,
+            person=report.person,
+            out_of_view=report.out_of_view,
+            in_position=report.in_position,
+            missing=report.missing,
+            view=report.view,
+        )
+
+    def report(self) -> ReadinessReport:
+        return ReadinessReport(
+            person=self.person,
+            out_of_view=self.out_of_view,
+            in_position=self.in_position,
+            missing=self.missing,
+            view=self.view,
+        )
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -202,5 +238,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SessionEnded,
         ExamineeChanged,
         ExamineeLost,
+        ReadinessReported,
     )
 }

@@ -151,8 +151,8 @@ class TabletConnection:
         key = (request.Task, request.CaptureID)
         registry, subscriber = self.registry, self.subscriber
         if request.Op is Operation.PREPARE:
-            await registry.prepare(request, subscriber)
-            reply()
+            lane = await registry.prepare(request, subscriber)
+            reply(**lane.readiness_fields())
         elif request.Op is Operation.START:
             await registry.start(key, request, reply, subscriber)
         elif request.Op is Operation.STOP:

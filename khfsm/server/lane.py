@@ -39,6 +39,7 @@ from khfsm.domain.events import (
     StopRequested,
 )
 from khfsm.domain.machine import State
+from khfsm.domain.readiness import ReadinessReport
 from khfsm.domain.session import Session
 from khfsm.server.context import LaneContext
 from khfsm.server.protocol import Request
@@ -116,6 +117,9 @@ class Lane(ABC):
         self._finished = anyio.Event()
         self._wake = anyio.Event()  # started, or asked to stop
         self._work_scope: anyio.CancelScope | None = None
+        # What the camera showed at prepare (and start), for the acks; None when the task
+        # reports no readiness (the face check) or it could not be looked at.
+        self.readiness: ReadinessReport | None = None
 
     @property
     def task_name(self) -> str:
@@ -185,6 +189,11 @@ class Lane(ABC):
     def figures(self) -> dict[str, float | int]:
         """Live figures for /healthz (the exercise pipeline's throughput and latency)."""
         return {}
+
+    def readiness_fields(self) -> dict[str, Any]:
+        """The ack's `readiness` field, when the lane has a report (extra keys in an ack are
+        ignored by the tablet)."""
+        return {} if self.readiness is None else {"readiness": self.readiness.as_ack()}
 
     # -- requests ---------------------------------------------------------------------------
 

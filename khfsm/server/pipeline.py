@@ -33,7 +33,13 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 import khfsm
 from khfsm.domain.codes import EndStatus
-from khfsm.domain.events import Event, FrameObserved, SessionPrepared, SourceFailed
+from khfsm.domain.events import (
+    Event,
+    FrameObserved,
+    ReadinessReported,
+    SessionPrepared,
+    SourceFailed,
+)
 from khfsm.domain.pose import Pose
 from khfsm.domain.session import Session
 from khfsm.domain.timeline import assessed_until, frame_budget
@@ -41,10 +47,11 @@ from khfsm.hashing import file_sha256
 from khfsm.registry import get_exercise
 from khfsm.server.camera import Camera, CameraError
 from khfsm.server.context import LaneContext
-from khfsm.server.lane import Lane, Phase, lane_name
+from khfsm.server.lane import Lane, Phase, Reply, lane_name
 from khfsm.server.lanes import Recordings
 from khfsm.server.paths import CameraSource, parse_source
 from khfsm.server.protocol import ExercisePrepare, Request, RequestError
+from khfsm.server.readiness import READINESS_FRAMES, look
 from khfsm.server.recording import Evidence, VideoRecorder
 from khfsm.server.sources import FIRST_FRAME_ALLOWANCE_S, probe_camera
 
@@ -122,7 +129,8 @@ async def prepare_exercise(
         raise RequestError(
             f"Duration {request.Duration} s at Fps {request.Fps} is less than one frame"
         )
-    info = await probe_camera(ctx, source)
+    probe = await probe_camera(ctx, source, keep=READINESS_FRAMES)
+    info = probe.info
     session = Session(exercise, who=who)
     prepared = SessionPrepared(
         task=request.Task,
@@ -144,6 +152,10 @@ async def prepare_exercise(
     except ValueError as error:
         raise RequestError(str(error)) from None
     lane = ExerciseLane(ctx, request.CaptureID, session, source, video)
+    report = await look(ctx, lane.key, probe.images, request.Level, exercise)
+    if report is not None:
+        lane.readiness = report
+        events.append(ReadinessReported.of("prepare", report))
     lane.apply(events)
     log.info(
         "%s: prepared %s level %d, %d frames at %g fps (%g s), camera %s (%dx%d), video %s",
@@ -180,6 +192,14 @@ class ExerciseLane(Lane):
         self._evidence: Evidence | None = None
 
     # -- the lane template's hooks --------------------------------------------------------
+
+    def on_start(self, request: Request | None, reply: Reply) -> None:
+        # The camera is read again only once the test runs, so the start reports again what
+        # the prepare saw (the latest frames read), recorded as the start's readiness.
+        if self.readiness is not None:
+            self.apply([ReadinessReported.of("start", self.readiness)])
+        log.info("%s: started", self.label)
+        reply(**self.readiness_fields())
 
     def interrupt_work(self) -> None:
         # Only the wait for the next frame is cancelled: the recording is closed normally,

@@ -5,6 +5,7 @@ errors (`RequestError`)."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import anyio
 import numpy as np
@@ -28,18 +29,31 @@ def use_ffmpeg_capture_options(options: str) -> None:
         os.environ.setdefault(FFMPEG_OPTIONS_ENV, options)
 
 
-async def probe_camera(ctx: LaneContext, source: CameraSource) -> CameraInfo:
-    """Open the camera once to check it and learn its frame size, then release it."""
+@dataclass(frozen=True, slots=True)
+class CameraProbe:
+    info: CameraInfo
+    images: tuple[np.ndarray, ...]  # the first frames read (at least one), for readiness
+
+
+async def probe_camera(ctx: LaneContext, source: CameraSource, keep: int = 1) -> CameraProbe:
+    """Open the camera once to check it and learn its frame size, keep up to `keep` of its
+    first frames (what the readiness report looks at), then release it."""
 
     allowance = ctx.settings.camera_grace_s + FIRST_FRAME_ALLOWANCE_S
 
-    def probe() -> CameraInfo:
+    def probe() -> CameraProbe:
         camera = Camera(source, timeout_s=allowance)
         try:
             info = camera.open()
-            if camera.read() is None:
+            images: list[np.ndarray] = []
+            while len(images) < max(1, keep):
+                frame = camera.read()
+                if frame is None:
+                    break  # a file shorter than `keep` frames, or a stream's hiccup
+                images.append(frame.image)
+            if not images:
                 raise CameraError(f"camera {source.display} opened but delivered no frame")
-            return info
+            return CameraProbe(info, tuple(images))
         finally:
             camera.close()
 

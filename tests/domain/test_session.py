@@ -14,6 +14,7 @@ from khfsm.domain.events import (
     FaceChecked,
     FrameObserved,
     MotionViolated,
+    ReadinessReported,
     RepCounted,
     SessionEnded,
     SessionStarted,
@@ -117,6 +118,7 @@ def test_every_event_type_round_trips_through_the_codec() -> None:
         SessionEnded(-2, "time is up", 10, 0, 1, "ab" * 32, 1234),
         ExamineeChanged(frame=6, reason="switched", x=0.62, y=0.74, candidates=2),
         ExamineeLost(frame=30, x=0.6, y=0.75, candidates=1),
+        ReadinessReported("prepare", True, ("ankles",), False, ("ankles not in view",), "side"),
     ]
     assert {type(s).__name__ for s in samples} == set(EVENT_TYPES)
     for event in samples:

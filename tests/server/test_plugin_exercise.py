@@ -84,6 +84,9 @@ async def test_a_plugin_exercise_runs_over_the_websocket_and_replays(
         ack = await tablet.request(prepare, code=7001)
         assert ack.body["result"] == "ok", ack.raw
         assert ack.code == 7001  # an ack echoes the request's own code
+        # A plug-in declares no start position: readiness reports the person and view only.
+        assert ack.body["readiness"]["person"] is True
+        assert ack.body["readiness"]["in_position"] is None
         ack = await tablet.request(op("start", 5, task="metronome"), code=7002)
         assert ack.body["result"] == "ok", ack.raw
         pushes, terminal = await tablet.until_terminal(within=60)

@@ -51,7 +51,9 @@ async def test_a_pushup_test_from_prepare_to_its_stored_replayable_end(
         "pushup", camera="clip.mp4", level=5, duration=8, fps=10, video="video/a.mp4"
     )
     assert lane.state is State.PREPARED and lane.task == "pushup" and lane.capture_id == 0
-    assert await lane.start() == {}
+    seen = lane.readiness  # what the camera showed at prepare (tests/server/test_readiness.py)
+    assert seen is not None and seen.person
+    assert await lane.start() == {"readiness": seen.as_ack()}
     pushes = [push async for push in lane.progress()]
 
     *reps, final = pushes
