@@ -153,6 +153,11 @@ class Lane(ABC):
     async def work(self) -> None:
         """The task's own work, once the session runs; ends the session unless interrupted."""
 
+    async def before_start_reply(self) -> None:
+        """Work a started session does before its start is acknowledged (nothing by default;
+        an exercise lane looks at the camera again)."""
+        return None
+
     def on_start(self, request: Request | None, reply: Reply) -> None:
         """The session has just started: answer `reply` (now, or later from `work`)."""
         log.info("%s: started", self.label)
@@ -208,6 +213,7 @@ class Lane(ABC):
             reply(str(error))
             return
         self.apply(events)
+        await self.before_start_reply()
         self.on_start(request, reply)
         self._wake.set()
 

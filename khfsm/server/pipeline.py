@@ -193,9 +193,23 @@ class ExerciseLane(Lane):
 
     # -- the lane template's hooks --------------------------------------------------------
 
+    async def before_start_reply(self) -> None:
+        # The operator may have waited minutes since the prepare: look at the camera again, so
+        # the start's readiness is what the camera sees now. A camera that cannot be read here
+        # keeps the prepare's report (the test itself then reports the loss, -4).
+        if self.readiness is None or self.session.prepared is None:
+            return
+        try:
+            probe = await probe_camera(self.ctx, self.source, keep=READINESS_FRAMES)
+        except RequestError as error:  # the camera is not readable right now
+            log.warning("%s: camera not read for the start's readiness: %s", self.label, error)
+            return
+        prepared = self.session.prepared
+        report = await look(self.ctx, self.key, probe.images, prepared.level, self.session.task)
+        if report is not None:
+            self.readiness = report
+
     def on_start(self, request: Request | None, reply: Reply) -> None:
-        # The camera is read again only once the test runs, so the start reports again what
-        # the prepare saw (the latest frames read), recorded as the start's readiness.
         if self.readiness is not None:
             self.apply([ReadinessReported.of("start", self.readiness)])
         log.info("%s: started", self.label)

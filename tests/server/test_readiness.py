@@ -32,6 +32,39 @@ from tests.server.conftest import (
 )
 
 
+def write_empty_scene(path: Path, frames: int = 30) -> None:
+    """A short video of an empty grey room (no person), where the camera used to be."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 240))
+    assert writer.isOpened(), "OpenCV cannot write mp4v here"
+    for _ in range(frames):
+        writer.write(np.full((240, 320, 3), 128, dtype=np.uint8))
+    writer.release()
+
+
+@pytest.mark.anyio
+async def test_the_start_looks_at_the_camera_again(server: RunningServer) -> None:
+    """The operator may wait long between prepare and start: the start's readiness is what
+    the camera sees at the start, not a copy of the prepare's."""
+    camera = server.media / "readiness_camera.mp4"
+    camera.write_bytes((server.media / "clip.mp4").read_bytes())
+    async with connect(server) as tablet:
+        body = prepare_body(42, video_name("readiness-again"), 2, 10, CapturePath=camera.name)
+        ack = await tablet.request(body)
+        assert ack.body["result"] == "ok" and ack.body["readiness"]["person"] is True, ack.raw
+        # The examinee walks away before the start: the lane's camera now shows nobody.
+        await anyio.to_thread.run_sync(write_empty_scene, camera)
+        start = await tablet.request(op("start", 42))
+        assert start.body["result"] == "ok", start.raw
+        assert start.body["readiness"]["person"] is False
+        assert start.body["readiness"]["missing"] == [NO_PERSON]
+        await tablet.send(op("stop", 42))  # its ack and the final push may come in either order
+        _, terminal = await tablet.until_terminal(within=20)
+    assert terminal.body["status"] == [-1]
+    events = await anyio.to_thread.run_sync(server.recorder().events, terminal.body["session"])
+    reported = [e for e in events if isinstance(e, ReadinessReported)]
+    assert [(e.moment, e.person) for e in reported] == [("prepare", True), ("start", False)]
+
+
 @pytest.mark.anyio
 async def test_prepare_and_start_acks_report_readiness_and_the_session_records_it(
     server: RunningServer,
