@@ -12,7 +12,7 @@ reach each function and then runs only those per mutant. Targets (default: all):
                       tests/domain, tests/test_registry.py, the SQLite store tests and the
                       synthetic exercise tests
     store             khfsm/store/* except writer.py
-                      tests/store/test_recorder_{sqlite,postgres}.py
+                      tests/store/test_recorder_{sqlite,postgres}.py, test_chain.py
     server            khfsm/server/paths.py and protocol.py
                       tests/server/test_{units,paths,protocol}.py
     exercises-common  exercises/common/{cycle,timers,levels}.py
@@ -76,7 +76,11 @@ def targets() -> dict[str, Target]:
         # connection and wait for reconnects, seconds per mutant (a run of an hour or more).
         "store": Target(
             [f"khfsm/store/{name}.py" for name in ("recorder", "sql", "urls", "engine", "migrate")],
-            ["tests/store/test_recorder_sqlite.py", "tests/store/test_recorder_postgres.py"],
+            [
+                "tests/store/test_recorder_sqlite.py",
+                "tests/store/test_recorder_postgres.py",
+                "tests/store/test_chain.py",
+            ],
         ),
         "server": Target(
             ["khfsm/server/paths.py", "khfsm/server/protocol.py"],
