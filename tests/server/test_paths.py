@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from khfsm.server.paths import MediaRoot, PathRefused, parse_source
+from khfsm.server.paths import MediaRoot, PathRefused, SourceKind, parse_source, redact
 
 SCHEMES = ("rtsp", "file")
 
@@ -78,3 +78,84 @@ def test_media_root_that_is_itself_a_link_works(tmp_path: Path) -> None:
     media = MediaRoot.at(tmp_path / "tnkhxt")
     path = media.resolve(f"{tmp_path}/tnkhxt/files/x.mp4", "ModelPath")
     assert path == tmp_path / "tnkhxt" / "files" / "x.mp4"
+
+
+# -- what mutation testing showed unchecked: redaction edge cases, what a source resolves to,
+# -- and errors that name the request field ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("rtsp://admin:p@ss@cam:554/x", "rtsp://admin:***@cam:554/x"),  # '@' in the password
+        ("rtsp://admin:pw@[bad/x", "rtsp://***@[bad/x"),  # unparsable: all user info masked
+        ("rtsp://a:b:c@[bad/x", "rtsp://***@[bad/x"),
+        ("rtsp://[bad", "rtsp://[bad"),
+        ("rtsp://user@cam/x", "rtsp://user@cam/x"),  # a user name alone is no secret
+        ("rtsp://user:@cam/x", "rtsp://user:***@cam/x"),
+        ("http://cam/s?token=abc&x=1#frag", "http://cam/s?token=***&x=1#frag"),
+    ],
+)
+def test_redact_edge_cases(url: str, shown: str) -> None:
+    assert redact(url) == shown
+
+
+def test_sources_resolve_to_what_opencv_opens(media: MediaRoot) -> None:
+    clip = media.root / "files" / "clip.mp4"
+    for raw in ("files/clip.mp4", f"{clip}", f"file://{clip}"):
+        source = parse_source(raw, media, SCHEMES)
+        assert (source.kind, source.target, source.display) == (
+            SourceKind.FILE,
+            str(clip),
+            str(clip),
+        )
+        assert source.path == clip and not source.live
+    url = "rtsp://admin:secret@cam:554/lane"
+    source = parse_source(url, media, SCHEMES)
+    assert (source.kind, source.target, source.display) == (
+        SourceKind.URL,
+        url,
+        "rtsp://admin:***@cam:554/lane",
+    )
+    assert source.live and source.path is None
+    for raw, index in (("device:/2", 2), ("device:3", 3), ("4", 4), (5, 5)):
+        source = parse_source(raw, media, ("device",))
+        assert (source.kind, source.target, source.display) == (
+            SourceKind.DEVICE,
+            index,
+            f"device:{index}",
+        )
+
+
+@pytest.mark.parametrize(
+    ("raw", "schemes", "message"),
+    [
+        ("", SCHEMES, "PhotoPath is empty; name a file under the media root"),
+        ("a\0b", SCHEMES, "PhotoPath contains a NUL character"),
+        ("../x", SCHEMES, "PhotoPath '../x' contains '..'"),
+        ("/etc/passwd", SCHEMES, "PhotoPath '/etc/passwd' is outside the media root"),
+        ("device:x", ("device",), "PhotoPath 'device:x': a device is named by its index"),
+        ("device:1", SCHEMES, "PhotoPath names local camera 1, but devices are not allowed"),
+        (-1, ("device",), "PhotoPath: a device index cannot be negative"),
+        ("ftp://h/x", SCHEMES, "PhotoPath scheme 'ftp' is not allowed on this server; allowed: "
+         "file, rtsp"),
+        ("ftp://h/x", (), "allowed: none"),
+        ("rtsp:///x", SCHEMES, "PhotoPath 'rtsp:///x' has no host"),
+        ("x.jpg", ("rtsp",), "PhotoPath names a file, but files are not allowed as cameras"),
+    ],
+)  # fmt: skip
+def test_refusals_name_the_request_field(
+    media: MediaRoot, raw: str | int, schemes: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(PathRefused) as refused:
+        parse_source(raw, media, schemes, field="PhotoPath")
+    assert message in str(refused.value)
+
+
+def test_refusals_name_capture_path_by_default(media: MediaRoot) -> None:
+    with pytest.raises(PathRefused, match=r"^CapturePath '\.\./x' contains"):
+        parse_source("../x", media, SCHEMES)
+
+
+def test_the_media_root_itself_spelled_absolute_is_inside(media: MediaRoot) -> None:
+    assert media.resolve(str(media.root), "ModelPath") == media.root
