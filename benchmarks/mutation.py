@@ -1,7 +1,7 @@
 """Mutation score of the packages whose bugs the tests must catch (a script, not a test).
 
     .venv/bin/python benchmarks/mutation.py [TARGET ...] [--children N] [--list-survivors]
-                                            [--tests PATH ...]
+                                            [--tests PATH ...] [--fresh]
 
 Needs the `mutation` extra (`pip install -e '.[cpu,dev,mutation]'`). Each target mutates a
 few modules with mutmut 3 (every operator, constant and call a function contains, one mutant
@@ -21,10 +21,11 @@ reach each function and then runs only those per mutant. Targets (default: all):
 mutmut reads its settings from `[tool.mutmut]` in the pyproject.toml of the directory it runs
 in, and a project has one such section; so each target runs in its own scratch copy of the
 working tree under build/mutation/<target>/ with its own section appended. The scratch copy
-keeps mutmut's results between runs: a rerun only re-tests functions whose code or tests
-changed. Prints per target: killed / survived / no tests / timeouts and the score
-(killed + timeout) / (mutants checked); survivors are listed with --list-survivors
-(`cd build/mutation/<target> && mutmut show NAME` prints a survivor's diff).
+keeps mutmut's results between runs: a rerun only re-tests functions whose code changed (or
+all, when the target's test selection changed), so after adding tests to a selected folder
+pass --fresh to measure the score anew. Prints per target: killed / survived / no tests /
+timeouts and the score (killed + timeout) / (mutants checked); --list-survivors lists the
+survivors (`cd build/mutation/<target> && mutmut show NAME` prints a survivor's diff).
 
 Not run by CI: a full run takes tens of minutes on two cores.
 """
@@ -197,6 +198,7 @@ def main() -> None:
     parser.add_argument("targets", nargs="*", help=f"any of {', '.join(known)} (default: all)")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--list-survivors", action="store_true")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results first")
     parser.add_argument(
         "--tests",
         nargs="+",
@@ -210,6 +212,8 @@ def main() -> None:
         target = known[name]
         if options.tests:
             target = Target(target.mutate, options.tests)
+        if options.fresh:
+            shutil.rmtree(SCRATCH / name / "mutants", ignore_errors=True)
         measure(name, target, options.children, options.list_survivors)
 
 
