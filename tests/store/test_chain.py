@@ -15,7 +15,7 @@ import pytest
 from khfsm.domain.codec import chain_hash, encode
 from khfsm.store.recorder import GENESIS_HASH, SessionRow, StoredRecord, check_chain
 from khfsm.store.sql import open_recorder
-from khfsm.store.urls import parse_url, redact, sqlite_path
+from khfsm.store.urls import parse_url, redact_database_url, sqlite_path
 from tests.domain.golden import golden_history
 
 SESSION = "ab" * 16
@@ -113,8 +113,8 @@ def test_a_session_that_was_never_stored(tmp_path: Path) -> None:
     ],
 )
 def test_database_urls_never_show_a_password(url: str, shown: str) -> None:
-    assert redact(url) == shown
-    assert "secret" not in redact(parse_url("postgresql://u:secret@db/k"))
+    assert redact_database_url(url) == shown
+    assert "secret" not in redact_database_url(parse_url("postgresql://u:secret@db/k"))
 
 
 def test_url_forms() -> None:
