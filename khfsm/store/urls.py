@@ -51,6 +51,10 @@ def redact_database_url(url: str | URL) -> str:
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
     except ArgumentError:
+        parsed = None
+    # A password with an unescaped "@" parses with the rest of it in the host: mask like an
+    # unparseable URL, everything up to the last "@".
+    if parsed is None or "@" in (parsed.host or ""):
         # Unparseable: still never echo what might be a password after "user:".
         text = str(url)
         if "@" in text and "://" in text:

@@ -15,8 +15,9 @@ from khfsm.domain.events import (
     SessionEnded,
     SessionStarted,
 )
+from khfsm.domain.face import FACE_CHECK
 from khfsm.domain.replay import first_divergence, replay
-from tests.domain.golden import build_session, golden_history
+from tests.domain.golden import build_session, face_history, golden_history
 from tests.domain.reference_exercise import EXERCISE
 
 
@@ -119,3 +120,15 @@ def test_frame_recorded_after_the_end_is_not_identical(history: str) -> None:
     divergence = report.divergence
     assert divergence is not None
     assert (divergence.index, divergence.expected, divergence.got) == (len(events), late, None)
+
+
+@pytest.mark.parametrize(("accepted", "found"), [(True, True), (False, True), (False, False)])
+def test_a_face_check_with_its_end_deleted_is_not_identical(accepted: bool, found: bool) -> None:
+    """The face check's end is derived from its check (not copied from the stream), so a
+    stream without it diverges where the end should be."""
+    events = face_history(accepted, found)
+    assert replay(events, FACE_CHECK).identical
+    assert isinstance(events[-1], SessionEnded)
+    report = replay(events[:-1], FACE_CHECK)
+    assert not report.identical and report.divergence is not None
+    assert report.divergence.index == len(events) - 1

@@ -110,6 +110,8 @@ def test_a_session_that_was_never_stored(tmp_path: Path) -> None:
         ("not a url ://u:secret@host", "not a url ://***@host"),
         ("no url at all", "no url at all"),
         ("mysql://u:pw@db/k", "mysql://u:***@db/k"),
+        # An unescaped "@" in the password: no part of it may show.
+        ("postgresql://u:p@ss@db/k", "postgresql://***@db/k"),
     ],
 )
 def test_database_urls_never_show_a_password(url: str, shown: str) -> None:
