@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from khfsm.server.kinds import EXERCISE_LANE, FACE_CHECK_LANE
+from khfsm.server.lanes import LaneKind
 from khfsm.server.protocol import (
     ExercisePrepare,
     FacePrepare,
@@ -24,6 +26,22 @@ from khfsm.server.protocol import (
     push,
     split_frame,
 )
+
+# The request models each task's kind of lane takes (what the server's lane registry gives
+# `parse_request`): an exercise and the face check, as installed.
+KINDS = {"pushup": EXERCISE_LANE, "situp": EXERCISE_LANE, "FaceDetection": FACE_CHECK_LANE}
+
+
+def requests_of(task: str) -> LaneKind:
+    try:
+        return KINDS[task]
+    except KeyError:
+        raise RequestError(f"unknown Task {task!r}; known: pushup") from None
+
+
+def parse(text: str) -> Request:
+    return parse_request(split_frame(text), requests_of)
+
 
 PREPARE: dict[str, Any] = {
     "Task": "pushup",
@@ -85,28 +103,25 @@ def test_echo_gives_what_was_sent_for_an_error_ack() -> None:
 
 
 def test_parse_request_picks_the_model_of_the_op() -> None:
-    prepare = parse_request(split_frame(json.dumps(PREPARE)))
+    prepare = parse(json.dumps(PREPARE))
     assert isinstance(prepare, ExercisePrepare)
     assert (prepare.Duration, prepare.Fps, prepare.Level) == (122.0, 20.0, 5)
     face = {**PREPARE, "Task": "FaceDetection"}
-    assert isinstance(parse_request(split_frame(json.dumps(face))), FacePrepare)
+    assert isinstance(parse(json.dumps(face)), FacePrepare)
     start = {"Task": "FaceDetection", "Op": "start", "CaptureID": 2}
-    face_start = parse_request(split_frame(json.dumps(start)))
+    face_start = parse(json.dumps(start))
     assert isinstance(face_start, FaceStart) and face_start.Duration == 10.0
-    plain = parse_request(split_frame('{"Task":" pushup ","Op":"start","CaptureID":2}'))
+    plain = parse('{"Task":" pushup ","Op":"start","CaptureID":2}')
     assert type(plain) is Request and plain.Op is Operation.START and plain.Task == "pushup"
 
 
 def test_unknown_task_is_the_one_error_reported() -> None:
-    def check(task: str) -> None:
-        raise LookupError(f"unknown Task {task!r}; known: pushup")
-
     bad = {"Task": "cartwheel", "Op": "prepare", "CaptureID": 2}  # and no prepare fields
     with pytest.raises(RequestError) as refused:
-        parse_request(split_frame(json.dumps(bad)), check)
+        parse(json.dumps(bad))
     assert str(refused.value) == "unknown Task 'cartwheel'; known: pushup"
     face = {"Task": "FaceDetection", "Op": "status", "CaptureID": 2}
-    assert parse_request(split_frame(json.dumps(face)), check).Task == "FaceDetection"
+    assert parse(json.dumps(face)).Task == "FaceDetection"
 
 
 @pytest.mark.parametrize(
@@ -128,14 +143,14 @@ def test_unknown_task_is_the_one_error_reported() -> None:
 )
 def test_each_refusal_says_what_to_fix(change: dict[str, Any], error: str) -> None:
     with pytest.raises(RequestError) as refused:
-        parse_request(split_frame(json.dumps({**PREPARE, **change})))
+        parse(json.dumps({**PREPARE, **change}))
     assert str(refused.value).startswith(error), str(refused.value)
 
 
 def test_every_problem_is_listed_once() -> None:
     body = {k: v for k, v in PREPARE.items() if k not in ("ModelPath", "CapturePath")}
     with pytest.raises(RequestError) as refused:
-        parse_request(split_frame(json.dumps({**body, "Level": 9, "Fps": 0})))
+        parse(json.dumps({**body, "Level": 9, "Fps": 0}))
     problems = str(refused.value).split("; ")
     assert problems == [
         "CapturePath is missing (the camera URL (rtsp://...), a file under the media root or "
@@ -148,7 +163,7 @@ def test_every_problem_is_listed_once() -> None:
 
 def test_missing_op_names_the_ops() -> None:
     with pytest.raises(RequestError, match=r"^Op is missing \(one of prepare, start"):
-        parse_request(split_frame('{"Task":"pushup","CaptureID":2}'))
+        parse('{"Task":"pushup","CaptureID":2}')
 
 
 def test_ack_wire_format() -> None:
@@ -176,11 +191,10 @@ def test_push_wire_format() -> None:
         "status", "total", "count", "time", "msg", "CaptureID", "Task", "session", "frames",
     ]  # fmt: skip
     assert body["time"] == [3.0, 4.6] and body["total"] == 1 and isinstance(body["total"], int)
-    assert encode_push(body, Framing(3001, " ")).startswith('3333 {"status": [0], "total": 1')
-    assert encode_push(body, None) == json.dumps(body)
-    assert encode_push(body, Framing()) == json.dumps(body)
-    unknown = {**body, "Task": "cartwheel"}
-    assert encode_push(unknown, Framing(3001, " ")) == json.dumps(unknown)
+    # The push code is the task's own (sit-up 3333), prefixed only when the client used codes.
+    assert encode_push(body, Framing(3001, " "), 3333).startswith('3333 {"status": [0], "total": 1')
+    assert encode_push(body, None, 3333) == json.dumps(body)
+    assert encode_push(body, Framing(), 3333) == json.dumps(body)
     face = push((0,), 1, 1, (0, 0), "é", capture_id=1, task="FaceDetection", session="f")
-    assert encode_push(face, Framing(1001, " ")).startswith("1111 ")
-    assert '"msg": "é"' in encode_push(face, None)
+    assert encode_push(face, Framing(1001, " "), 1111).startswith("1111 ")
+    assert '"msg": "é"' in encode_push(face, None, 1111)
