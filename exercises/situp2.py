@@ -226,12 +226,8 @@ class Situp2:
     def initial_state(self, config: RulesConfig) -> State:
         return State()
 
-    @staticmethod
-    def start_position(
-        pose: Pose | None, width: int = 0, height: int = 0, level: int = 5
-    ) -> Readiness:
-        """Readiness at prepare/start: the module's `start_position`."""
-        return start_position(pose, width, height, level)
+    # Readiness at prepare/start: the module's `start_position` (the module function itself).
+    start_position = staticmethod(start_position)
 
     def step(
         self, config: RulesConfig, state: State, frame: int, pose: Pose | None

@@ -27,7 +27,7 @@ import click
 
 from khfsm.cli.db import database_url_option, open_store
 from khfsm.cli.replay import CannotCheck, load_events, outcome, run_replay
-from khfsm.cli.sessions import _Moment, _Status
+from khfsm.cli.sessions import session_filters
 from khfsm.domain.events import RepCounted, SessionPrepared
 from khfsm.domain.fold import SessionSummary
 
@@ -260,16 +260,7 @@ def print_table(results: Sequence[Rescored | Skipped]) -> None:
 
 @click.command()
 @database_url_option
-@click.option("--task", help="Only this task (pushup, situp, ...).")
-@click.option("--capture", "capture_id", type=int, help="Only this lane (CaptureID).")
-@click.option("--since", type=_Moment(), help="Created at or after (ISO; local time if no zone).")
-@click.option("--until", type=_Moment(), help="Created before (ISO; local time if no zone).")
-@click.option(
-    "--status",
-    type=_Status(),
-    help="A state (stopped, violated) or an end code (-1 stopped, -2 time up, "
-    "-3 unallowed motion, -4 source lost, -5 internal error).",
-)
+@session_filters
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many sessions, newest.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 @click.pass_context

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from khfsm.domain.machine import State
 STATES = tuple(state.value for state in State if state is not State.IDLE)
 
 
-class _Moment(click.ParamType):
+class Moment(click.ParamType):
     """An ISO date or date-time; without a zone it is local time, as an operator means it."""
 
     name = "DATETIME"
@@ -32,7 +33,7 @@ class _Moment(click.ParamType):
         return (moment if moment.tzinfo else moment.astimezone()).astimezone(UTC)
 
 
-class _Status(click.ParamType):
+class StatusFilter(click.ParamType):
     """A state name or an end status code."""
 
     name = "STATUS"
@@ -47,18 +48,30 @@ class _Status(click.ParamType):
             self.fail(f"{value!r} is not one of {', '.join(STATES)} or an end code like -2")
 
 
+def session_filters(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filters `khfsm sessions` and `khfsm rescore` choose sessions by (one definition)."""
+    options = [
+        click.option("--task", help="Only this task (pushup, situp, ..., FaceDetection)."),
+        click.option("--capture", "capture_id", type=int, help="Only this lane (CaptureID)."),
+        click.option(
+            "--since", type=Moment(), help="Created at or after (ISO; local time if no zone)."
+        ),
+        click.option("--until", type=Moment(), help="Created before (ISO; local time if no zone)."),
+        click.option(
+            "--status",
+            type=StatusFilter(),
+            help="A state (prepared, running, stopped, violated) or an end code (-1 stopped, "
+            "-2 time up, -3 unallowed motion, -4 source lost, -5 internal error).",
+        ),
+    ]
+    for option in reversed(options):  # click applies decorators bottom-up
+        command = option(command)
+    return command
+
+
 @click.command()
 @database_url_option
-@click.option("--task", help="Only this task (pushup, situp, ..., FaceDetection).")
-@click.option("--capture", "capture_id", type=int, help="Only this lane (CaptureID).")
-@click.option("--since", type=_Moment(), help="Created at or after (ISO; local time if no zone).")
-@click.option("--until", type=_Moment(), help="Created before (ISO; local time if no zone).")
-@click.option(
-    "--status",
-    type=_Status(),
-    help="A state (prepared, running, stopped, violated) or an end code (-1 stopped, "
-    "-2 time up, -3 unallowed motion, -4 source lost, -5 internal error).",
-)
+@session_filters
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
 @click.pass_context
