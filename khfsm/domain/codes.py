@@ -10,6 +10,8 @@
 | -3   | stopped due to unallowed motion                                  |
 | -4   | video source lost                                                |
 | -5   | internal error                                                   |
+| -6   | the server shut down during the test (SIGTERM, orderly)          |
+| -7   | the server stopped unexpectedly (found open at the next start)   |
 
 Each task declares its own digit X (`Task.code_digit`: 1 pushup, 2 situp, 3 pullup, 4 squat,
 6 armhang; a site's plug-in exercise picks a free one) and its own 3XY faults with
@@ -32,6 +34,10 @@ class EndStatus(IntEnum):
     UNALLOWED_MOTION = -3
     SOURCE_LOST = -4
     INTERNAL_ERROR = -5
+    # Beyond the seed system's codes: an ending the old server had no word for. Tablets treat
+    # any negative code as the end of the test; the message says what happened.
+    SERVER_SHUTDOWN = -6
+    SERVER_CRASHED = -7
 
     @property
     def message(self) -> str:
@@ -44,6 +50,8 @@ END_MESSAGES: dict[EndStatus, str] = {
     EndStatus.UNALLOWED_MOTION: "stopped due to unallowed motion",
     EndStatus.SOURCE_LOST: "video source lost",
     EndStatus.INTERNAL_ERROR: "internal error",
+    EndStatus.SERVER_SHUTDOWN: "server shutting down",
+    EndStatus.SERVER_CRASHED: "server stopped unexpectedly",
 }
 
 
