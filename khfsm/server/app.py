@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
-    from khfsm.api import API_PREFIX, routers
+    from khfsm.api import API_PREFIX, install
     from khfsm.api.secret import session_secret
 
     @asynccontextmanager
@@ -66,8 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         https_only=settings.api_cookie_secure,
     )
     app.add_api_route("/healthz", health, methods=["GET"], include_in_schema=False)
-    for router in routers():
-        app.include_router(router)
+    install(app)
     # Last: the tablets' configured path is unknown, so any path not taken above is theirs.
     app.router.routes.append(WebSocketRoute("/{path:path}", tablet))
     return app
