@@ -109,12 +109,12 @@ def results(
     from khfsm.review import results as exports
 
     settings = site_of(request).settings
-    public_url = getattr(settings, "public_url", None) or str(request.base_url).rstrip("/")
+    public_url = settings.public_url or str(request.base_url).rstrip("/")
     rows = exports.day_results(
         recorder,
         day,
         public_url=public_url,
-        evidence_url=getattr(settings, "evidence_url", None),
+        evidence_url=settings.evidence_url,
     )
     audit.record(user.name, "results", None, f"{day.isoformat()} {format.value}, {len(rows)} rows")
     if format is ResultFormat.CSV:
