@@ -5,6 +5,9 @@ changed or removed. A row changed by SQL in the store is caught by `khfsm verify
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -71,6 +74,20 @@ def test_an_exported_bundle_verifies_without_server_or_database(
     result = run("bundle", "verify", str(exported))
     assert result.exit_code == 0, result.output
     assert result.output.rstrip().endswith("intact")
+    # As an outsider runs it: the installed command, an empty home, no khfsm settings at all.
+    home = exported.parent / "outsider"
+    home.mkdir()
+    outsider = subprocess.run(
+        [str(Path(sys.executable).parent / "khfsm"), "bundle", "verify", str(exported)],
+        cwd=home,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert outsider.returncode == 0, outsider.stdout + outsider.stderr
+    assert outsider.stdout.rstrip().endswith("intact")
+    assert not (home / ".local" / "share" / "khfsm").exists()  # no store was created
     assert f"{VIDEO}: sha256 matches the one sealed in the chain" in result.output
     assert "replay under pushup-" in result.output and "identical" in result.output
 
