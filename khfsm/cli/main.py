@@ -71,5 +71,13 @@ def cli(ctx: click.Context, verbose: int, config_file: str | None) -> None:
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_alembic(level)
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
+
+
+def quiet_alembic(level: int | str) -> None:
+    """Alembic logs its plugins and migration context at INFO: shown only with -vv (DEBUG)."""
+    numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())
+    debug = isinstance(numeric, int) and numeric <= logging.DEBUG
+    logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
