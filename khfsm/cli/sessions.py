@@ -70,6 +70,7 @@ def session_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.command()
+@click.argument("session_prefix", metavar="[SESSION]", required=False)
 @database_url_option
 @session_filters
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
@@ -77,6 +78,7 @@ def session_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_context
 def sessions(
     ctx: click.Context,
+    session_prefix: str | None,
     database_url: str | None,
     task: str | None,
     capture_id: int | None,
@@ -86,20 +88,31 @@ def sessions(
     limit: int,
     as_json: bool,
 ) -> None:
-    """List stored sessions, newest first."""
+    """List stored sessions, newest first.
+
+    With SESSION, only the sessions whose id begins with it (an id or any prefix of one, as
+    `khfsm replay` and `khfsm verify` take it); the filters then do not apply.
+    """
     from khfsm.store import StoreError
 
+    if session_prefix is not None and any(
+        value is not None for value in (task, capture_id, since, until, status)
+    ):
+        raise click.UsageError("give either SESSION or filters, not both")
     recorder = open_store(ctx, database_url)
     try:
-        rows = recorder.list_sessions(
-            task=task,
-            capture_id=capture_id,
-            since=since,
-            until=until,
-            state=status if isinstance(status, str) else None,
-            end_status=status if isinstance(status, int) else None,
-            limit=limit,
-        )
+        if session_prefix is not None:
+            rows = sessions_by_prefix(recorder, session_prefix, limit)
+        else:
+            rows = recorder.list_sessions(
+                task=task,
+                capture_id=capture_id,
+                since=since,
+                until=until,
+                state=status if isinstance(status, str) else None,
+                end_status=status if isinstance(status, int) else None,
+                limit=limit,
+            )
         summaries = [summary_of(recorder, row) for row in rows]
     except StoreError as error:
         raise click.ClickException(str(error)) from error
@@ -111,6 +124,18 @@ def sessions(
         )
         return
     _print_table(rows, summaries)
+
+
+def sessions_by_prefix(recorder: Any, prefix: str, limit: int) -> list[Any]:
+    """The stored sessions whose id begins with `prefix`, newest first; `SessionIdError`
+    when there is none."""
+    from khfsm.cli.ids import SessionIdError
+
+    ids = recorder.session_ids_starting_with(prefix.strip(), limit=limit)
+    if not ids:
+        raise SessionIdError.unknown(prefix)
+    rows = [row for row in map(recorder.session, ids) if row is not None]
+    return sorted(rows, key=lambda row: (row.created_at, row.session_id), reverse=True)
 
 
 def summary_of(recorder: Any, row: Any) -> SessionSummary:
