@@ -11,9 +11,11 @@ test always lasts round(Duration × Fps) frames of camera time. A file is played
 frame rate, like a camera. A frame is recorded only once it is assessed, so frame k of the
 video is frame k of every event. `stop` cancels the wait for the next frame (a frame being
 assessed is finished first, a few tens of ms); a camera that delivers no frame for
-`camera_grace_s` ends the test with −4; an unexpected error ends it with −5 (traceback in
-the server log only). In every case the recording is closed and hashed, the sealed end is
-durable, and only then is the terminal push sent.
+`camera_grace_s` ends the test with −4, and so does a file that ends before Duration, at
+once, with "video file ... ended" (it judged the same frames `khfsm assess` judges); an
+unexpected error ends it with −5 (traceback in the server log only). In every case the
+recording is closed and hashed, the sealed end is durable, and only then is the terminal
+push sent.
 """
 
 from __future__ import annotations
@@ -359,6 +361,8 @@ class ExerciseLane(Lane):
                     camera.read, abandon_on_cancel=True, limiter=limiter
                 )
             if frame is None:
+                if not self.source.live:  # the end of a file: no camera to wait for
+                    return self._file_ended(k)
                 now = time.monotonic()
                 if self.source.live and now - last_reopen >= REOPEN_S:
                     last_reopen = now
@@ -379,6 +383,14 @@ class ExerciseLane(Lane):
                 await frames.send(CameraFrame(k, frame.image, captured_at))
                 self.stats.backlog = frames.statistics().current_buffer_used
                 k += 1
+
+    def _file_ended(self, frames: int) -> str:
+        budget = self.session.prepared.frames if self.session.prepared else frames
+        path = self.source.path
+        name = self.ctx.media.relative(path) if path is not None else self.source.display
+        return (
+            f"video file {name} ended after {frames / self.fps:.1f} s ({frames} of {budget} frames)"
+        )
 
     async def _reopen(self, camera: Camera) -> None:
         try:
