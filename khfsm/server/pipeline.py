@@ -83,12 +83,14 @@ class LaneStats:
 
     def __init__(self) -> None:
         self.started_at: float | None = None
+        self.ended_at: float | None = None  # the assessment's end: its rate is over that span
         self.assessed = 0
         self.latency_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)  # capture -> verdict
         self.backlog = 0  # frames waiting between camera and assessment
 
     def snapshot(self) -> dict[str, float | int]:
-        elapsed = time.monotonic() - self.started_at if self.started_at else 0.0
+        until = self.ended_at if self.ended_at is not None else time.monotonic()
+        elapsed = until - self.started_at if self.started_at is not None else 0.0
         ordered = sorted(self.latency_s)
         return {
             "assessed": self.assessed,
@@ -259,7 +261,10 @@ class ExerciseLane(Lane):
             tg.start_soon(self._camera_stage, frames_tx, camera_scope)
             tg.start_soon(self._record_stage, record_rx)
             async with record_tx, frames_rx:
-                await self._assess_stage(frames_rx, record_tx)
+                try:
+                    await self._assess_stage(frames_rx, record_tx)
+                finally:
+                    self.stats.ended_at = time.monotonic()
             camera_scope.cancel()
 
     # -- stages ---------------------------------------------------------------------------
