@@ -62,13 +62,10 @@ def assess(
 
     from khfsm.offline.assess import assess_video
     from khfsm.offline.probe import AssessError, probe_video
-    from khfsm.registry import UnknownTask, get_exercise
+    from khfsm.registry import get_exercise
 
     err = Console(stderr=True)
-    try:
-        exercise = get_exercise(task)
-    except UnknownTask as error:
-        raise click.ClickException(str(error)) from error
+    exercise = get_exercise(exercise_named(task))
     try:
         probe_video(video)
     except AssessError as error:
@@ -93,6 +90,26 @@ def assess(
         click.echo(json.dumps(report, ensure_ascii=False))
     else:
         _print_table(report)
+
+
+def exercise_named(task: str) -> str:
+    """`task` if it is an installed exercise; else a `ClickException` saying that assess
+    runs exercises only, and which."""
+    from khfsm.domain.face import FACE_CHECK
+    from khfsm.registry import installed_exercises, installed_tasks
+
+    exercises = sorted(installed_exercises())
+    if task in exercises:
+        return task
+    if task in installed_tasks():
+        what = f"{task} is not an exercise (it judges no repetitions)"
+        if task == FACE_CHECK.task:
+            what += "; a face is checked with `khfsm face verify`"
+    else:
+        what = f"unknown exercise {task!r}"
+    raise click.ClickException(
+        f"{what}. khfsm assess runs exercises only: {', '.join(exercises) or 'none installed'}"
+    )
 
 
 @contextmanager
