@@ -361,13 +361,13 @@ class ExerciseLane(Lane):
                     return f"camera {display} delivered no frame within {waited:g} s of start"
                 return f"camera {display} delivered no frame for {grace:g} s"
             frame = None
-            with anyio.move_on_after(remaining):
+            with anyio.move_on_after(remaining) as waiting:
                 frame = await anyio.to_thread.run_sync(
                     camera.read, abandon_on_cancel=True, limiter=limiter
                 )
             if frame is None:
-                if not self.source.live:  # the end of a file: no camera to wait for
-                    return self._file_ended(k)
+                if not self.source.live and not waiting.cancelled_caught:
+                    return self._file_ended(k)  # a file's end: no camera to wait for
                 now = time.monotonic()
                 if self.source.live and now - last_reopen >= REOPEN_S:
                     last_reopen = now
