@@ -45,3 +45,11 @@ def test_opencv_and_ffmpeg_native_messages_stay_off_stderr(not_a_video: Path) ->
     # With -vv the libraries speak again: what the quiet run kept off stderr is really theirs.
     loud = khfsm("-vv", "assess", str(not_a_video), "-e", "pushup")
     assert "moov atom not found" in loud.stderr
+
+
+def test_alembic_speaks_only_at_debug(tmp_path: Path) -> None:
+    verbose = khfsm("-v", "db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'a.db'}")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "alembic" not in verbose.stderr
+    debug = khfsm("-vv", "db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'b.db'}")
+    assert "alembic" in debug.stderr
