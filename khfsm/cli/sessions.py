@@ -61,7 +61,8 @@ def session_filters(command: Callable[..., Any]) -> Callable[..., Any]:
             "--status",
             type=StatusFilter(),
             help="A state (prepared, running, stopped, violated) or an end code (-1 stopped, "
-            "-2 time up, -3 unallowed motion, -4 source lost, -5 internal error).",
+            "-2 time up, -3 unallowed motion, -4 source lost, -5 internal error, -6 server "
+            "shut down, -7 server stopped unexpectedly).",
         ),
     ]
     for option in reversed(options):  # click applies decorators bottom-up
