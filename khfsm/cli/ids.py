@@ -18,7 +18,10 @@ class SessionIdError(click.ClickException):
 
     @classmethod
     def unknown(cls, prefix: str) -> SessionIdError:
-        return cls(f"no stored session id starts with {prefix!r}; `khfsm sessions` lists them")
+        return cls(
+            f"no session {prefix} is stored, nor one whose id starts with it; "
+            "`khfsm sessions` lists them"
+        )
 
 
 def matching_ids(recorder: Any, prefix: str) -> list[str]:

@@ -71,7 +71,7 @@ def upgrade_on_start(url: str) -> str | None:
 
     if is_sqlite(parse_url(url)):
         return upgrade(url)
-    return _run(url, first_start)
+    return _run(url, first_start, doing="open")
 
 
 def open_store_on_start(url: str) -> SqlRecorder:
@@ -104,7 +104,7 @@ def current_of(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def _run(url: str, action: Callable[[Config], None]) -> str | None:
+def _run(url: str, action: Callable[[Config], None], doing: str = "migrate") -> str | None:
     engine = create_store_engine(url)
     config = alembic_config()
     try:
@@ -115,7 +115,7 @@ def _run(url: str, action: Callable[[Config], None]) -> str | None:
                 action(config)
         return current_of(engine)
     except DBAPIError as error:
-        raise StoreUnavailable(_unreachable(url, error)) from error
+        raise StoreUnavailable(_unreachable(url, error, doing)) from error
     finally:
         engine.dispose()
 
@@ -143,6 +143,9 @@ def _migration_lock(connection: Connection) -> Iterator[None]:
             pass  # the connection is gone, and the session's lock with it
 
 
-def _unreachable(url: str, error: DBAPIError) -> str:
+def _unreachable(url: str, error: DBAPIError, doing: str = "migrate") -> str:
     reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-    return f"cannot migrate the event store at {redact_database_url(url)}: {reason}"
+    return (
+        f"cannot {doing} the event store at {redact_database_url(url)}: {reason}; check that "
+        "the database is running and that KHFSM_DATABASE_URL (or --database-url) is right"
+    )

@@ -67,7 +67,7 @@ def test_an_ambiguous_prefix_is_refused_naming_the_candidates(command: str, url:
 def test_an_unknown_prefix_is_refused(command: str, prefix: str, url: str) -> None:
     result = khfsm(command, prefix, url=url)
     assert result.exit_code == 2
-    assert f"no stored session id starts with '{prefix}'" in result.output
+    assert f"no session {prefix} is stored, nor one whose id starts with it" in result.output
     assert "Traceback" not in result.output
 
 
@@ -85,6 +85,6 @@ def test_sessions_lists_the_sessions_a_prefix_names(url: str) -> None:
 def test_sessions_says_when_a_prefix_names_none(url: str) -> None:
     result = khfsm("sessions", "dd", url=url)
     assert result.exit_code == 2
-    assert "no stored session id starts with 'dd'" in result.output
+    assert "no session dd is stored, nor one whose id starts with it" in result.output
     result = khfsm("sessions", "aa", "--task", "pushup", url=url)
     assert result.exit_code == 2 and "either SESSION or filters" in result.output

@@ -115,9 +115,7 @@ def test_khfsm_serve_refuses_a_store_it_cannot_use_in_one_line(
         expected = "run `khfsm db upgrade`"
     else:
         url = "postgresql+psycopg://postgres@127.0.0.1:9/test"
-        expected = (
-            "cannot migrate the event store at postgresql+psycopg://postgres@127.0.0.1:9/test"
-        )
+        expected = "cannot open the event store at postgresql+psycopg://postgres@127.0.0.1:9/test"
     command = [sys.executable, "-c", "from khfsm.cli.main import cli; cli()"]
     done = subprocess.run(
         [*command, "serve", "--database-url", url, "--port", str(free_port())],
