@@ -4,6 +4,11 @@ Pose runs on every sampled frame (faster than real time on a CPU at 20 fps), the
 rules judge the stream, the events go to the event store like a live session's, and the reps
 are printed as a table (or one JSON object with --json). The progress bar goes to stderr so
 that stdout stays clean for --json.
+
+The test is the whole file: it ends with time up (-2) at the file's last frame. The same file
+used as a camera by `khfsm serve` is judged on exactly these frames at the same Fps; there
+the test has a Duration, and a file shorter than it ends the test at its last frame with -4
+"video file ... ended" (docs/protocol.md), with the same repetitions.
 """
 
 from __future__ import annotations
