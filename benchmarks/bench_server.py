@@ -129,7 +129,7 @@ async def step(port: int, lanes: int, seconds: float, media: Path) -> dict[str, 
     stop.set()
     await poller
     ours = {100 * lanes + i for i in range(lanes)}
-    infos = [info for info in final["lane_list"] if info["capture_id"] in ours]
+    infos = [info for info in final["ended_lanes"] if info["capture_id"] in ours]
     backlog_full = {
         info["capture_id"]
         for sample in samples

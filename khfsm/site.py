@@ -117,7 +117,7 @@ class Site:
     # -- opening and closing --------------------------------------------------------------------
 
     async def __aenter__(self) -> Site:
-        from khfsm.store.sql import open_recorder
+        from khfsm.store.migrate import open_store_on_start
         from khfsm.store.urls import is_sqlite, parse_url
         from khfsm.store.writer import EventWriter
         from khfsm.vision.batching import PoseService
@@ -132,9 +132,10 @@ class Site:
         sqlite = is_sqlite(parsed)
         if sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # SQLite is embedded: the site brings it to the current schema. PostgreSQL is
-        # upgraded by its administrator (`khfsm db upgrade`).
-        recorder = await anyio.to_thread.run_sync(lambda: open_recorder(url, upgrade=sqlite))
+        # SQLite is embedded: the site brings it to the current schema. An empty PostgreSQL
+        # database gets its schema on the first start; later ones are upgraded on purpose
+        # (`khfsm db upgrade`). See `khfsm.store.migrate.upgrade_on_start`.
+        recorder = await anyio.to_thread.run_sync(lambda: open_store_on_start(url))
         async with AsyncExitStack() as stack:
             stack.callback(recorder.close)
             models = await anyio.to_thread.run_sync(

@@ -6,6 +6,11 @@
 #   scripts/setup.sh            runtime only (CPU ONNX Runtime)
 #   scripts/setup.sh --test     runtime + dev tools + test system packages
 #   KHFSM_ONNX=gpu scripts/setup.sh   onnxruntime-gpu instead of the CPU build (CUDA machines)
+#
+# Offline once set up: the install writes .venv/.khfsm-installed (the hash of pyproject.toml,
+# the Python version and the extras installed). While that stamp matches and covers the
+# extras asked for, nothing is installed (no pip, no network): an exam site's server has no
+# package index. Changing pyproject.toml (or asking for another extra) reinstalls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +52,26 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 extras="$onnx_extra"
 [[ $want_test == 1 ]] && extras="$extras,dev"
+
+stamp=.venv/.khfsm-installed
+project_hash="$(sha256sum pyproject.toml | cut -d' ' -f1) $(.venv/bin/python -c \
+  'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+if [[ -f $stamp ]]; then
+  read -r stamped_hash stamped_python stamped_extras < "$stamp" || true
+  covered=1
+  for extra in ${extras//,/ }; do
+    [[ ",$stamped_extras," == *",$extra,"* ]] || covered=0
+  done
+  if [[ "$stamped_hash $stamped_python" == "$project_hash" && $covered == 1 ]]; then
+    log ".venv is set up for this pyproject.toml (khfsm[$stamped_extras]): nothing to install"
+    exit 0
+  fi
+  # Installing more extras keeps the ones already there.
+  for extra in ${stamped_extras//,/ }; do
+    [[ ",$extras," == *",$extra,"* || $extra == cpu || $extra == gpu ]] || extras="$extras,$extra"
+  done
+fi
+rm -f "$stamp"  # a failed install must not leave a stamp that says it succeeded
 log "installing khfsm[$extras] into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
@@ -57,3 +82,4 @@ if .venv/bin/python -m pip show -q "$other" >/dev/null 2>&1; then
   .venv/bin/python -m pip uninstall -q -y "$other" onnxruntime onnxruntime-gpu
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
 fi
+echo "$project_hash $extras" > "$stamp"

@@ -4,6 +4,11 @@ Pose runs on every sampled frame (faster than real time on a CPU at 20 fps), the
 rules judge the stream, the events go to the event store like a live session's, and the reps
 are printed as a table (or one JSON object with --json). The progress bar goes to stderr so
 that stdout stays clean for --json.
+
+The test is the whole file: it ends with time up (-2) at the file's last frame. The same file
+used as a camera by `khfsm serve` is judged on exactly these frames at the same Fps; there
+the test has a Duration, and a file shorter than it ends the test at its last frame with -4
+"video file ... ended" (docs/protocol.md), with the same repetitions.
 """
 
 from __future__ import annotations
@@ -62,13 +67,10 @@ def assess(
 
     from khfsm.offline.assess import assess_video
     from khfsm.offline.probe import AssessError, probe_video
-    from khfsm.registry import UnknownTask, get_exercise
+    from khfsm.registry import get_exercise
 
     err = Console(stderr=True)
-    try:
-        exercise = get_exercise(task)
-    except UnknownTask as error:
-        raise click.ClickException(str(error)) from error
+    exercise = get_exercise(exercise_named(task))
     try:
         probe_video(video)
     except AssessError as error:
@@ -93,6 +95,26 @@ def assess(
         click.echo(json.dumps(report, ensure_ascii=False))
     else:
         _print_table(report)
+
+
+def exercise_named(task: str) -> str:
+    """`task` if it is an installed exercise; else a `ClickException` saying that assess
+    runs exercises only, and which."""
+    from khfsm.domain.face import FACE_CHECK
+    from khfsm.registry import installed_exercises, installed_tasks
+
+    exercises = sorted(installed_exercises())
+    if task in exercises:
+        return task
+    if task in installed_tasks():
+        what = f"{task} is not an exercise (it judges no repetitions)"
+        if task == FACE_CHECK.task:
+            what += "; a face is checked with `khfsm face verify`"
+    else:
+        what = f"unknown exercise {task!r}"
+    raise click.ClickException(
+        f"{what}. khfsm assess runs exercises only: {', '.join(exercises) or 'none installed'}"
+    )
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """`khfsm db`: the event store's schema, applied by Alembic. Also the CLI's way to the store.
 
-The server applies migrations itself on start for SQLite; for PostgreSQL run
-`khfsm db upgrade` once per release, before starting the servers.
+The server applies migrations itself on start to SQLite and to an empty PostgreSQL database
+(its first start, under an advisory lock); a PostgreSQL schema at an older revision is
+upgraded on purpose with `khfsm db upgrade`, once per release (`khfsm.store.migrate`).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 import click
 
@@ -77,5 +78,32 @@ def cli(ctx: click.Context, verbose: int, config_file: str | None) -> None:
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_alembic(level)
+    if level > logging.DEBUG:
+        quiet_native_logs()
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
+
+
+def quiet_alembic(level: int | str) -> None:
+    """Alembic logs its plugins and migration context at INFO: shown only with -vv (DEBUG)."""
+    numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())
+    debug = isinstance(numeric, int) and numeric <= logging.DEBUG
+    logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+# OpenCV's warnings and its FFmpeg's messages ("[tcp @ 0x..] Connection refused", "moov atom
+# not found") are written by C code straight to stderr, around khfsm's own log lines, which
+# already say in words what failed. Both libraries read these variables when they start
+# (OpenCV at import, its FFmpeg at the first capture): set before any command imports cv2.
+NATIVE_QUIET = {
+    "OPENCV_LOG_LEVEL": "ERROR",
+    "OPENCV_FFMPEG_LOGLEVEL": "-8",  # AV_LOG_QUIET
+}
+
+
+def quiet_native_logs() -> None:
+    """Silence OpenCV's and FFmpeg's own stderr output (shown again with -vv); a value the
+    operator set in the environment wins."""
+    for name, value in NATIVE_QUIET.items():
+        os.environ.setdefault(name, value)

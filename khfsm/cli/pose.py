@@ -45,6 +45,8 @@ def pose(
     from khfsm.vision.media import MediaError, looks_like_image
     from khfsm.vision.pose import PoseTracker, load_pose_models
 
+    if not looks_like_image(source):
+        check_video(source)  # before the models load: a wrong file is said at once
     tracker = PoseTracker(load_pose_models(threads=threads))
     try:
         if looks_like_image(source):
@@ -53,6 +55,27 @@ def pose(
             _video(tracker, source, draw_path, as_json, max_frames, show_roi)
     except MediaError as e:
         raise click.ClickException(str(e)) from e
+
+
+def check_video(source: Path) -> None:
+    """`ClickException` in plain words unless `source` is a file with a video stream."""
+    import av
+
+    from khfsm.vision.media import IMAGE_SUFFIXES
+
+    if not source.is_file():
+        raise click.ClickException(f"{source}: no such file")
+    images = ", ".join(sorted(IMAGE_SUFFIXES))
+    try:
+        with av.open(str(source)) as container:
+            has_video = bool(container.streams.video)
+    except (av.error.FFmpegError, UnicodeDecodeError):
+        raise click.ClickException(
+            f"{source} is not a video: FFmpeg cannot read it. khfsm pose takes a video "
+            f"(e.g. .mp4) or an image ({images})"
+        ) from None
+    if not has_video:
+        raise click.ClickException(f"{source} has no video stream (sound only?)")
 
 
 def _photo(

@@ -5,7 +5,7 @@ and the outcome with what was recorded. verify: check the hash chain, then repla
 
 Exit codes: 0 identical (and chain intact); 1 the session differs (a divergence or a broken
 chain); 2 the check could not be made (unknown session or exercise, changed rules without
---rescore, store unreachable).
+--rescore, store unreachable). A session is named by its id or any unique prefix of it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from khfsm.cli.db import database_url_option, open_store
+from khfsm.cli.ids import resolve_session_id
 from khfsm.domain.events import Event, SessionPrepared
 from khfsm.domain.face import outcome_of
 from khfsm.domain.fold import SessionSummary
@@ -156,10 +157,12 @@ def replay(
 ) -> None:
     """Re-run the rules over a stored session and compare with what was recorded.
 
+    SESSION_ID may be any unique prefix of the id (as `khfsm sessions` shows it).
     Exits 0 when identical, 1 on a divergence, 2 when the replay cannot be made.
     """
     recorder = open_store(ctx, database_url)
     try:
+        session_id = resolve_session_id(recorder, session_id)
         events = load_events(recorder, session_id)
     finally:
         recorder.close()
@@ -181,6 +184,7 @@ def replay(
 def verify(ctx: click.Context, session_id: str, as_json: bool, database_url: str | None) -> None:
     """Check a session's hash chain, then replay it.
 
+    SESSION_ID may be any unique prefix of the id (as `khfsm sessions` shows it).
     Exits 0 when the chain is intact and the replay identical, 1 when either fails, 2 when
     the replay cannot be made.
     """
@@ -188,6 +192,7 @@ def verify(ctx: click.Context, session_id: str, as_json: bool, database_url: str
 
     recorder = open_store(ctx, database_url)
     try:
+        session_id = resolve_session_id(recorder, session_id)
         try:
             chain = recorder.verify_chain(session_id)
         except StoreError as error:

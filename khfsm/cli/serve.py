@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from khfsm.cli.main import quiet_alembic
 from khfsm.settings import load_settings
 
 
@@ -49,14 +50,23 @@ def serve(ctx: click.Context, **flags: object) -> None:
     logging.getLogger("khfsm").setLevel(settings.log_level)
     # transitions logs every state change at INFO; our lanes log one line per step instead.
     logging.getLogger("transitions").setLevel(logging.WARNING)
+    quiet_alembic(settings.log_level)
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
 
     from khfsm.server.app import create_app
+    from khfsm.store import StoreError
+    from khfsm.store.migrate import open_store_on_start
     from khfsm.store.urls import redact_database_url
 
+    # The store is checked (and on a first start given its schema) before the web server
+    # runs: a store that cannot be used is one line naming the fix, not a startup traceback.
+    try:
+        open_store_on_start(settings.resolved_database_url).close()
+    except StoreError as error:
+        raise click.ClickException(str(error)) from error
     app = create_app(settings)
     click.echo(f"khfsm serving tablets on ws://{settings.host}:{settings.port}/ (any path)")
     click.echo(f"  health:     http://{settings.host}:{settings.port}/healthz")

@@ -62,7 +62,8 @@ def session_filters(command: Callable[..., Any]) -> Callable[..., Any]:
             "--status",
             type=StatusFilter(),
             help="A state (prepared, running, stopped, violated) or an end code (-1 stopped, "
-            "-2 time up, -3 unallowed motion, -4 source lost, -5 internal error).",
+            "-2 time up, -3 unallowed motion, -4 source lost, -5 internal error, -6 server "
+            "shut down, -7 server stopped unexpectedly).",
         ),
     ]
     for option in reversed(options):  # click applies decorators bottom-up
@@ -71,6 +72,7 @@ def session_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.command()
+@click.argument("session_prefix", metavar="[SESSION]", required=False)
 @database_url_option
 @session_filters
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
@@ -78,6 +80,7 @@ def session_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_context
 def sessions(
     ctx: click.Context,
+    session_prefix: str | None,
     database_url: str | None,
     task: str | None,
     capture_id: int | None,
@@ -87,20 +90,31 @@ def sessions(
     limit: int,
     as_json: bool,
 ) -> None:
-    """List stored sessions, newest first."""
+    """List stored sessions, newest first.
+
+    With SESSION, only the sessions whose id begins with it (an id or any prefix of one, as
+    `khfsm replay` and `khfsm verify` take it); the filters then do not apply.
+    """
     from khfsm.store import StoreError
 
+    if session_prefix is not None and any(
+        value is not None for value in (task, capture_id, since, until, status)
+    ):
+        raise click.UsageError("give either SESSION or filters, not both")
     recorder = open_store(ctx, database_url)
     try:
-        rows = recorder.list_sessions(
-            task=task,
-            capture_id=capture_id,
-            since=since,
-            until=until,
-            state=status if isinstance(status, str) else None,
-            end_status=status if isinstance(status, int) else None,
-            limit=limit,
-        )
+        if session_prefix is not None:
+            rows = sessions_by_prefix(recorder, session_prefix, limit)
+        else:
+            rows = recorder.list_sessions(
+                task=task,
+                capture_id=capture_id,
+                since=since,
+                until=until,
+                state=status if isinstance(status, str) else None,
+                end_status=status if isinstance(status, int) else None,
+                limit=limit,
+            )
         summaries = [summary_of(recorder, row) for row in rows]
         reviews = [reviewed_of(recorder, row) for row in rows]
     except StoreError as error:
@@ -115,6 +129,18 @@ def sessions(
         click.echo(json.dumps(listing, indent=2))
         return
     _print_table(rows, summaries, reviews)
+
+
+def sessions_by_prefix(recorder: Any, prefix: str, limit: int) -> list[Any]:
+    """The stored sessions whose id begins with `prefix`, newest first; `SessionIdError`
+    when there is none."""
+    from khfsm.cli.ids import SessionIdError
+
+    ids = recorder.session_ids_starting_with(prefix.strip(), limit=limit)
+    if not ids:
+        raise SessionIdError.unknown(prefix)
+    rows = [row for row in map(recorder.session, ids) if row is not None]
+    return sorted(rows, key=lambda row: (row.created_at, row.session_id), reverse=True)
 
 
 def summary_of(recorder: Any, row: Any) -> SessionSummary:

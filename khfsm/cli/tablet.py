@@ -84,6 +84,9 @@ class Plan:
     capture_id: int
     as_json: bool
     timeout: float
+    video: str | None = None  # the ModelPath sent, for the summary
+    session: str | None = None  # the session id, once a push has named it
+    filename: str | None = None  # a face check's crop, from its start ack
 
 
 async def drive(plan: Plan) -> int:
@@ -124,6 +127,7 @@ async def drive(plan: Plan) -> int:
                     continue
                 message = _show(str(text), plan)
                 if message.terminal:
+                    _summary(message, plan)
                     return 1 if refused else 0
             click.echo(f"no terminal push within {plan.timeout:g} s", err=True)
             return 1
@@ -148,9 +152,44 @@ def _show(text: str, plan: Plan) -> Received:
     message = parse_message(text)
     if plan.as_json:
         click.echo(json.dumps({"code": message.code, **message.body}, ensure_ascii=False))
-    else:
-        click.echo(describe(message))
+        return message
+    click.echo(describe(message))
+    session = message.body.get("session")
+    if isinstance(session, str) and session != plan.session:
+        plan.session = session
+        click.echo(f"      session {session}")
+    if message.is_ack and message.body.get("filename"):
+        plan.filename = str(message.body["filename"])
     return message
+
+
+def summary_line(body: dict[str, Any], plan: Plan) -> str:
+    """One line that says how the test ended and where its evidence is."""
+    from khfsm.domain.codes import EndStatus
+
+    status = body.get("status") or [None]
+    code = status[0]
+    known = {int(s): s.message for s in EndStatus}
+    if "similarity" in body:  # the face check's outcome: 0 match, 1 mismatch, 2 no face
+        outcome = f"face check: {body.get('msg') or code} (status {code})"
+    else:
+        words = known.get(code, "") if isinstance(code, int) else ""
+        outcome = (
+            f"count {body.get('count')} of {body.get('total')} attempts, "
+            f"end {code} ({body.get('msg') or words})"
+        )
+    where = []
+    if plan.video:
+        where.append(f"video {plan.video} (under the server's media root)")
+    if plan.filename:
+        where.append(f"face crop {plan.filename}")
+    tail = "; ".join([f"session {body.get('session') or plan.session}", *where])
+    return f"result: {outcome}; {tail}"
+
+
+def _summary(message: Received, plan: Plan) -> None:
+    if not plan.as_json:
+        click.echo(summary_line(message.body, plan))
 
 
 @click.command()
@@ -188,7 +227,19 @@ def tablet(
     as_json: bool,
     timeout: float | None,
 ) -> None:
-    """Drive a lane of the server at URL (ws://host:port) like a tablet."""
+    """Drive a lane of the server at URL (ws://host:port) like a tablet.
+
+    \b
+    An exercise needs --camera and --video, e.g. with clip.mp4 in the server's media root:
+      khfsm tablet ws://127.0.0.1:8765 --task pushup --capture 1 \\
+          --camera clip.mp4 --video video/run-1.mp4 --duration 30 --fps 20 --level 5
+    A face check needs --face, --camera (the photo) and --enrolled (the .npy vector).
+
+    Prints every ack and push as it arrives, the session id once a push names it, and a
+    last line with the count, the end status, the session id and where the video (or the
+    face crop) is. Exits 0 when the test ran, 1 when the server refused a request, 2 when
+    the server cannot be reached.
+    """
     if face:
         from khfsm.domain.face import FACE_CHECK
 
@@ -230,5 +281,6 @@ def tablet(
         capture_id=capture_id,
         as_json=as_json,
         timeout=timeout if timeout is not None else duration + 30.0,
+        video=None if face or status_only else video,
     )
     sys.exit(asyncio.run(drive(plan)))

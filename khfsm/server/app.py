@@ -98,12 +98,14 @@ async def health(request: Request) -> JSONResponse:
         except Exception as error:  # the store's own errors say what is wrong
             store["error"] = str(error)
     store["pending_events"] = site.writer.pending_events
-    lanes = [lane_info(lane) for lane in site.registry.lanes.values()]
+    lanes = list(site.registry.lanes.values())
     body = {
         "status": "ok" if store["reachable"] else "degraded",
         "version": khfsm.__version__,
         "lanes": site.registry.counts(),
-        "lane_list": lanes,
+        "lane_list": [lane_info(lane) for lane in lanes if not lane.session_over],
+        # An ended session stays with its lane until the lane's next prepare (for `status`).
+        "ended_lanes": [lane_info(lane) for lane in lanes if lane.session_over],
         "store": store,
         "inference": {
             "provider": site.provider,
@@ -129,5 +131,8 @@ def lane_info(lane: Lane) -> dict[str, Any]:
         "total": progress.total,
         "subscribers": len(lane.listeners),
     }
-    info.update(lane.figures())
+    end = lane.session.end
+    if end is not None:
+        info["end_status"] = end.status
+    info.update(lane.figures())  # an ended lane's rate is the one it ran at
     return info

@@ -61,10 +61,11 @@ class Camera:
             path = self.source.path
             if path is None or not path.is_file():
                 raise CameraError(f"video file {self.source.display} does not exist")
-        params = [
-            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms,
-            cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms,
-        ]  # fmt: skip
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms]
+        if self.source.live:
+            # Only a stream can stall; a file's read fails only at its end (or on a broken
+            # frame), so that a slow read on a loaded machine is never taken for the end.
+            params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms]
         backend = cv2.CAP_ANY if self.source.kind is SourceKind.DEVICE else cv2.CAP_FFMPEG
         capture = cv2.VideoCapture(self.source.target, backend, params)
         if not capture.isOpened():

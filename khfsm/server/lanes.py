@@ -16,6 +16,7 @@ registry knows no kind of task: the site gives it a task -> `LaneKind` map (buil
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,14 @@ from typing import Protocol
 
 import anyio
 
+from khfsm.domain.errors import DomainError
 from khfsm.domain.machine import State, Trigger, refusal
 from khfsm.server.context import LaneContext
 from khfsm.server.lane import Lane, LaneKey, Listener, Phase, Reply, lane_name
+from khfsm.server.paths import PathRefused
 from khfsm.server.protocol import Request, RequestError
+
+log = logging.getLogger(__name__)
 
 
 class Recordings(Protocol):
@@ -82,9 +87,16 @@ class LaneRegistry:
         key = (request.Task, request.CaptureID)
         async with self._lock(key):
             lane = self.lanes.get(key)
-            if lane is not None and not lane.session_over:
-                raise RequestError(refusal(Trigger.PREPARE, lane.session.state, lane_name(*key)))
-            new = await self.kind(request.Task).prepare(self.ctx, request, self)
+            try:
+                if lane is not None and not lane.session_over:
+                    raise RequestError(
+                        refusal(Trigger.PREPARE, lane.session.state, lane_name(*key))
+                    )
+                new = await self.kind(request.Task).prepare(self.ctx, request, self)
+            except (RequestError, DomainError, PathRefused) as error:
+                # The operator reads it in the ack; the site's log keeps one line of it too.
+                log.info("%s: prepare refused: %s", lane_name(*key), error)
+                raise
             if listener is not None:
                 new.subscribe(listener)
             self.lanes[key] = new

@@ -11,9 +11,11 @@ test always lasts round(Duration × Fps) frames of camera time. A file is played
 frame rate, like a camera. A frame is recorded only once it is assessed, so frame k of the
 video is frame k of every event. `stop` cancels the wait for the next frame (a frame being
 assessed is finished first, a few tens of ms); a camera that delivers no frame for
-`camera_grace_s` ends the test with −4; an unexpected error ends it with −5 (traceback in
-the server log only). In every case the recording is closed and hashed, the sealed end is
-durable, and only then is the terminal push sent.
+`camera_grace_s` ends the test with −4, and so does a file that ends before Duration, at
+once, with "video file ... ended" (it judged the same frames `khfsm assess` judges); an
+unexpected error ends it with −5 (traceback in the server log only). In every case the
+recording is closed and hashed, the sealed end is durable, and only then is the terminal
+push sent.
 """
 
 from __future__ import annotations
@@ -81,12 +83,14 @@ class LaneStats:
 
     def __init__(self) -> None:
         self.started_at: float | None = None
+        self.ended_at: float | None = None  # the assessment's end: its rate is over that span
         self.assessed = 0
         self.latency_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)  # capture -> verdict
         self.backlog = 0  # frames waiting between camera and assessment
 
     def snapshot(self) -> dict[str, float | int]:
-        elapsed = time.monotonic() - self.started_at if self.started_at else 0.0
+        until = self.ended_at if self.ended_at is not None else time.monotonic()
+        elapsed = until - self.started_at if self.started_at is not None else 0.0
         ordered = sorted(self.latency_s)
         return {
             "assessed": self.assessed,
@@ -257,7 +261,10 @@ class ExerciseLane(Lane):
             tg.start_soon(self._camera_stage, frames_tx, camera_scope)
             tg.start_soon(self._record_stage, record_rx)
             async with record_tx, frames_rx:
-                await self._assess_stage(frames_rx, record_tx)
+                try:
+                    await self._assess_stage(frames_rx, record_tx)
+                finally:
+                    self.stats.ended_at = time.monotonic()
             camera_scope.cancel()
 
     # -- stages ---------------------------------------------------------------------------
@@ -354,11 +361,13 @@ class ExerciseLane(Lane):
                     return f"camera {display} delivered no frame within {waited:g} s of start"
                 return f"camera {display} delivered no frame for {grace:g} s"
             frame = None
-            with anyio.move_on_after(remaining):
+            with anyio.move_on_after(remaining) as waiting:
                 frame = await anyio.to_thread.run_sync(
                     camera.read, abandon_on_cancel=True, limiter=limiter
                 )
             if frame is None:
+                if not self.source.live and not waiting.cancelled_caught:
+                    return self._file_ended(k)  # a file's end: no camera to wait for
                 now = time.monotonic()
                 if self.source.live and now - last_reopen >= REOPEN_S:
                     last_reopen = now
@@ -379,6 +388,14 @@ class ExerciseLane(Lane):
                 await frames.send(CameraFrame(k, frame.image, captured_at))
                 self.stats.backlog = frames.statistics().current_buffer_used
                 k += 1
+
+    def _file_ended(self, frames: int) -> str:
+        budget = self.session.prepared.frames if self.session.prepared else frames
+        path = self.source.path
+        name = self.ctx.media.relative(path) if path is not None else self.source.display
+        return (
+            f"video file {name} ended after {frames / self.fps:.1f} s ({frames} of {budget} frames)"
+        )
 
     async def _reopen(self, camera: Camera) -> None:
         try:

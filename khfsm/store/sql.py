@@ -210,6 +210,20 @@ class SqlRecorder(EventRecorder):
             row = connection.execute(query).first()
         return None if row is None else _session_row(row)
 
+    def session_ids_starting_with(self, prefix: str, limit: int = 10) -> list[str]:
+        """Up to `limit` stored session ids that begin with `prefix`, in order (how the CLI
+        takes an id prefix, as git takes a commit's)."""
+        query = (
+            select(_sessions.c.session_id)
+            .where(_sessions.c.session_id.startswith(prefix, autoescape=True))
+            .order_by(_sessions.c.session_id)
+            .limit(limit)
+        )
+        with self._reading("look up session ids") as connection:
+            found = [str(row[0]) for row in connection.execute(query)]
+        # SQLite's LIKE ignores case: a prefix matches exactly on every backend.
+        return [session_id for session_id in found if session_id.startswith(prefix)]
+
     def count_sessions(self) -> int:
         with self._reading("count sessions") as connection:
             return int(connection.execute(select(func.count()).select_from(_sessions)).scalar_one())

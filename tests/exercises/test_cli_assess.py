@@ -33,7 +33,18 @@ def test_unknown_exercise(tmp_path: Path) -> None:
     fake = tmp_path / "fake.mp4"
     fake.write_bytes(b"x")
     code, output = _assess(str(fake), "--exercise", "burpee")
-    assert code != 0 and "unknown Task 'burpee'" in output and "pushup" in output
+    assert code != 0 and "unknown exercise 'burpee'" in output
+    assert "khfsm assess runs exercises only: armhang, pullup, pushup, situp, squat" in output
+
+
+def test_the_face_check_is_not_an_exercise(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(b"x")
+    code, output = _assess(str(fake), "-e", "FaceDetection")
+    assert code != 0
+    assert "FaceDetection is not an exercise" in output and "khfsm face verify" in output
+    assert "khfsm assess runs exercises only: armhang, pullup, pushup, situp, squat" in output
+    assert "knows: FaceDetection" not in output  # not offered as if it could be assessed
 
 
 def test_level_out_of_range(tmp_path: Path) -> None:

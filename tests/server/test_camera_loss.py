@@ -1,5 +1,6 @@
-"""A camera that stops delivering frames ends the test with −4 after the grace period:
-a file that ends early, and a real RTSP camera (GStreamer's RTSP server) that is cut off."""
+"""A source that stops delivering frames ends the test with −4: a file that ends before
+Duration at once ("video file ... ended"), a real RTSP camera (GStreamer's RTSP server) that
+is cut off after the grace period."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import pytest
 from khfsm.domain.events import FrameObserved, SourceFailed
 from tests.conftest import unavailable
 from tests.server.conftest import (
-    CAMERA_GRACE_S,
     SHARED,
     RunningServer,
     connect,
@@ -54,7 +54,9 @@ def cut_clip(source: Path, target: Path, seconds: float) -> int:
 
 
 @pytest.mark.anyio
-async def test_file_that_ends_early_is_source_lost(server: RunningServer, videos: Path) -> None:
+async def test_a_file_that_ends_before_duration_ends_the_test_at_once(
+    server: RunningServer, videos: Path
+) -> None:
     clip = server.media / "short.mp4"
     if not clip.exists():
         await anyio.to_thread.run_sync(cut_clip, server.media / "clip.mp4", clip, 1.5)
@@ -63,19 +65,44 @@ async def test_file_that_ends_early_is_source_lost(server: RunningServer, videos
         ack = await tablet.request(prepare_body(20, video_name("short"), 30, fps,
                                                 CapturePath="short.mp4"))  # fmt: skip
         assert ack.body["result"] == "ok", ack.raw
-        started = await tablet.send(op("start", 20))
+        await tablet.send(op("start", 20))
         await tablet.ack()
         _, terminal = await tablet.until_terminal(within=15)
-    elapsed = terminal.at - started
+    # A file has no camera to wait for: not the live camera's "no frame for 1 s".
     assert terminal.body["status"] == [-4]
-    assert terminal.body["msg"].startswith("video source lost: camera ")
-    assert f"delivered no frame for {CAMERA_GRACE_S:g} s" in terminal.body["msg"]
+    assert terminal.body["msg"] == (
+        "video source lost: video file short.mp4 ended after 1.5 s (15 of 300 frames)"
+    )
     assert terminal.body["frames"] == 15  # 1.5 s of the clip at 10 fps
-    assert elapsed >= 1.5 + CAMERA_GRACE_S - 0.2  # never before the grace period is over
     events = await anyio.to_thread.run_sync(server.recorder().events, terminal.body["session"])
     failed = [e for e in events if isinstance(e, SourceFailed)]
     assert len(failed) == 1 and failed[0].status == -4 and failed[0].frame == 15
     assert sum(isinstance(e, FrameObserved) for e in events) == 15
+
+
+@pytest.mark.anyio
+async def test_a_file_camera_judges_what_khfsm_assess_judges(
+    server: RunningServer, videos: Path
+) -> None:
+    from khfsm.offline.assess import assess_video
+
+    clip = server.media / "first-rep.mp4"
+    if not clip.exists():
+        await anyio.to_thread.run_sync(cut_clip, server.media / "clip.mp4", clip, 8.0)
+    fps = 10
+    async with connect(server) as tablet:
+        ack = await tablet.request(prepare_body(21, video_name("first-rep"), 122, fps,
+                                                CapturePath="first-rep.mp4"))  # fmt: skip
+        assert ack.body["result"] == "ok", ack.raw
+        await tablet.send(op("start", 21))
+        await tablet.ack()
+        _, terminal = await tablet.until_terminal(within=30)
+    _, offline = await anyio.to_thread.run_sync(assess_video, clip, "pushup", 5, fps, None)
+    # The same frames, the same reps; the test ends where the file does (assess's own test
+    # is the whole file, so it calls that end time up; the lane had 122 s and says -4).
+    assert terminal.body["status"] == [-4] and offline.end_status == -2
+    assert terminal.body["frames"] == offline.frames == 80
+    assert (terminal.body["count"], terminal.body["total"]) == (offline.count, offline.total)
 
 
 @pytest.fixture
