@@ -32,7 +32,6 @@ from khfsm.store import (
     migrate,
     open_recorder,
 )
-from khfsm.store import migrate
 from khfsm.store.writer import EventWriter
 
 from .reference_exercise import REFERENCE, TOO_FAST, nose_track, record_session
