@@ -8,7 +8,6 @@ written to the audit log.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -166,14 +165,15 @@ def video(
 
     stored = _decoded(session_id, recorder.read_records_of(session_id, [SessionPrepared.__name__]))
     prepared = _prepared(session_id, stored)
-    path = video_file(site_of(request).media.root, prepared.video_path)
-    if path is None or not path.is_file():
+    path, why = video_file(site_of(request).media.root, prepared.video_path)
+    if path is None:
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"session {session_id} has no recorded video on this server"
+            status.HTTP_404_NOT_FOUND,
+            f"session {session_id} has no recorded video on this server: {why}",
         )
     audit.record(user.name, "read video", session_id, request.headers.get("range", "whole"))
     return FileResponse(
-        Path(path),
+        path,
         media_type="video/mp4",
         filename=f"{session_id}.mp4",
         content_disposition_type="inline",
