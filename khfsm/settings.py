@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         "from lost UDP packets); OPENCV_FFMPEG_CAPTURE_OPTIONS, if set, wins.",
     )
     log_level: str = "INFO"
+    # -- the HTTP API (khfsm.api) --
+    api_secret_key: str | None = Field(
+        default=None,
+        description="Signs the API's login cookies; default a key generated once into "
+        "data_dir/api_secret_key. Give every server behind one address the same key.",
+    )
+    api_login_hours: int = Field(default=12, description="How long a login lasts.")
+    api_cookie_secure: bool = Field(
+        default=False, description="Send the login cookie over HTTPS only (behind TLS)."
+    )
 
     @field_validator("allowed_schemes", mode="before")
     @classmethod

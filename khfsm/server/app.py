@@ -1,10 +1,16 @@
-"""The ASGI application: the tablets' WebSocket endpoint (at any path) and /healthz.
+"""The ASGI application: the HTTP API under /api/v1, /healthz, and the tablets' WebSocket
+endpoint (at any path).
 
-A thin adapter over `khfsm.site.Site`: the lifespan opens the site (store, models, the event
-writer, the batching pose service, the event-loop monitor, and later every lane, in one task
-group); each WebSocket connection drives the site's lanes through the tablet protocol. On
+A FastAPI app (a Starlette subclass) over `khfsm.site.Site`: the lifespan opens the site
+(store, models, the event writer, the batching pose service, the event-loop monitor, and
+later every lane, in one task group); each WebSocket connection drives the site's lanes
+through the tablet protocol; the API's routers (`khfsm.api`) read the same site's store. On
 shutdown running lanes end with status −5 ("the server shut down during the test"), their
 events are made durable, then the group is cancelled.
+
+Route order matters only among WebSocket routes: the tablets' catch-all is added last, so
+that a WebSocket route of a router (e.g. a live board) is matched before it. HTTP routes
+never match a WebSocket request nor the reverse.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+from fastapi import FastAPI
 from starlette.applications import Starlette
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 import khfsm
@@ -30,20 +38,39 @@ from khfsm.site import Site
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> FastAPI:
+    from khfsm.api import API_PREFIX, routers
+    from khfsm.api.secret import session_secret
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with Site(settings) as site:
             app.state.site = site
             yield
 
-    return Starlette(
-        routes=[
-            Route("/healthz", health),
-            WebSocketRoute("/{path:path}", tablet),  # the tablets' configured path is unknown
-        ],
+    app = FastAPI(
+        title="khfsm",
+        version=khfsm.__version__,
+        description="Sessions, evidence and review of AI-proctored fitness tests.",
         lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: the site may have no internet
+        redoc_url=None,
     )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie="khfsm_session",
+        max_age=settings.api_login_hours * 3600,
+        same_site="strict",
+        https_only=settings.api_cookie_secure,
+    )
+    app.add_api_route("/healthz", health, methods=["GET"], include_in_schema=False)
+    for router in routers():
+        app.include_router(router)
+    # Last: the tablets' configured path is unknown, so any path not taken above is theirs.
+    app.router.routes.append(WebSocketRoute("/{path:path}", tablet))
+    return app
 
 
 def site_of(app: Starlette) -> Site:

@@ -77,3 +77,49 @@ events = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
+
+# -- access to the HTTP API (khfsm.api) --------------------------------------------------------
+
+USER_NAME_LENGTH = 64
+
+# People who may read the evidence. `password_hash` is an argon2 hash (argon2-cffi's encoded
+# form, parameters included), never the password.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(USER_NAME_LENGTH), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Bearer tokens for scripts. A token is 32 random bytes, so a plain SHA-256 of it is as good
+# as a slow hash and lets a request find its row by equality; the token itself is shown once.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "user_name",
+        String(USER_NAME_LENGTH),
+        ForeignKey("users.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_api_tokens_user_name", "user_name"),
+)
+
+# Who read which evidence and who decided what, when. Names, not keys: a removed user's
+# entries stay.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_name", String(USER_NAME_LENGTH), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("session_id", String(SESSION_ID_LENGTH), nullable=True),
+    Column("detail", Text, nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_session_id", "session_id"),
+)
