@@ -70,6 +70,24 @@ class Settings(BaseSettings):
     api_cookie_secure: bool = Field(
         default=False, description="Send the login cookie over HTTPS only (behind TLS)."
     )
+    # -- review and results out (issue 12: khfsm.review) --
+    public_url: str | None = Field(
+        default=None,
+        description="Where people reach this server (https://exam.example); the results "
+        "export and the webhook link each session's evidence under it.",
+    )
+    evidence_url: str = Field(
+        default="{public_url}/ui/sessions/{session_id}",
+        description="The evidence link of a session: a template of {public_url} and {session_id}.",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="If set, each session's result is POSTed here as JSON when it ends "
+        "(retried with backoff; never delays a lane).",
+    )
+    webhook_timeout_s: float = 10.0
+    webhook_max_attempts: int = 8
+    webhook_max_queue: int = 1000
 
     @field_validator("allowed_schemes", mode="before")
     @classmethod

@@ -40,7 +40,7 @@ from khfsm.domain.machine import State
 from khfsm.domain.readiness import ReadinessReport
 from khfsm.registry import get_task, installed_tasks
 from khfsm.server import protocol
-from khfsm.server.context import FaceLoader, LaneContext
+from khfsm.server.context import EventSink, FaceLoader, LaneContext
 from khfsm.server.lane import Lane
 from khfsm.server.lanes import LaneKind, LaneRegistry
 from khfsm.server.monitor import LoopMonitor
@@ -51,6 +51,7 @@ from khfsm.server.sources import use_ffmpeg_capture_options
 from khfsm.settings import Settings
 
 if TYPE_CHECKING:
+    from khfsm.review.webhook import ResultWebhook
     from khfsm.store.sql import SqlRecorder
     from khfsm.store.writer import EventWriter
     from khfsm.vision.batching import PoseService
@@ -86,6 +87,7 @@ class Site:
         self._recorder: SqlRecorder | None = None
         self._writer: EventWriter | None = None
         self._pose: PoseService | None = None
+        self.webhook: ResultWebhook | None = None  # with `webhook_url`: results posted on end
 
     # -- what the WebSocket adapter and /healthz read -------------------------------------------
 
@@ -153,6 +155,9 @@ class Site:
             task_group.start_soon(writer.run, name="event writer")
             task_group.start_soon(pose.run, name="pose service")
             task_group.start_soon(self.monitor.run, name="loop monitor")
+            if settings.webhook_url:
+                self.webhook = _result_webhook(settings)
+                task_group.start_soon(self.webhook.run, name="result webhook")
             self._registry = LaneRegistry(self._lane_context(task_group, pose, writer), lane_kinds)
             self._recorder, self._writer, self._pose = recorder, writer, pose
             self.provider = models.detector.get_providers()[0]
@@ -173,10 +178,20 @@ class Site:
 
         settings = self.settings
         directory = settings.models_dir
+        sink: EventSink = writer
+        if self.webhook is not None:
+            from khfsm.review.webhook import ResultSink
+
+            sink = ResultSink(
+                writer,
+                self.webhook,
+                public_url=settings.public_url,
+                evidence_url=settings.evidence_url,
+            )
         return LaneContext(
             settings=settings,
             media=self.media,
-            writer=writer,
+            writer=sink,
             pose=pose,
             task_group=task_group,
             face=FaceLoader(settings.inference_threads, settings.providers, directory),
@@ -381,6 +396,18 @@ class _Answer:
 
 def _validated(model: type[Request], **fields: Any) -> Request:
     return protocol.validate(model, fields)
+
+
+def _result_webhook(settings: Settings) -> ResultWebhook:
+    from khfsm.review.webhook import ResultWebhook, WebhookPolicy
+
+    assert settings.webhook_url
+    policy = WebhookPolicy(
+        timeout_s=settings.webhook_timeout_s,
+        max_queue=settings.webhook_max_queue,
+        max_attempts=settings.webhook_max_attempts,
+    )
+    return ResultWebhook(settings.webhook_url, policy)
 
 
 T = TypeVar("T")

@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Old vs newest rules' verdicts over stored sessions (per repetition).",
     ),
     "db": ("khfsm.cli.db:db", "Manage the event store's schema (Alembic)."),
+    "bundle": (
+        "khfsm.cli.bundle:bundle",
+        "Export a session's evidence bundle (zip), or verify one offline.",
+    ),
+    "results": ("khfsm.cli.results:results", "An exam day's results as CSV or JSON."),
 }
 
 

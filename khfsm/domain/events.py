@@ -10,6 +10,8 @@ outside world. `RepCounted`,
 `MotionViolated` and `SessionEnded` are *derived* by the rules from those inputs, so replay
 re-derives and compares exactly them. `ReadinessReported` is an input no command reads (what
 the operator was told before the start): the session driver keeps it, so replay keeps it.
+`ReviewDecided` (a reviewer's ruling, appended after the end) is kept by replay the same way:
+it is never derived, so the machine's verdicts replay bit for bit beside the board's.
 """
 
 from __future__ import annotations
@@ -224,6 +226,25 @@ class ReadinessReported(Event):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewDecided(Event):
+    """A reviewer's ruling on one repetition or on the terminal verdict, appended to the
+    stream after the session's end (recorded events are never changed: a later decision on
+    the same target supersedes an earlier one, both stay). `khfsm.domain.review` says what a
+    ruling does to the result."""
+
+    reviewer: str  # who decided (the reviewer's user name)
+    at: str  # ISO 8601 wall-clock time of the decision, given by the caller
+    rep: int | None  # the repetition ruled on (1-based, as `RepCounted.rep`); None: the verdict
+    decision: str  # "uphold" or "overturn"
+    reason: str  # why, in the reviewer's words
+
+    @property
+    def target(self) -> int | str:
+        """The repetition's number, or "verdict"."""
+        return "verdict" if self.rep is None else self.rep
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -239,5 +260,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ExamineeChanged,
         ExamineeLost,
         ReadinessReported,
+        ReviewDecided,
     )
 }

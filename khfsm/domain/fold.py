@@ -19,6 +19,7 @@ from khfsm.domain.events import (
     FrameObserved,
     MotionViolated,
     RepCounted,
+    ReviewDecided,
     SessionEnded,
     SessionPrepared,
     SessionStarted,
@@ -45,6 +46,7 @@ class SessionSummary:
     stop_frame: int | None = None
     face: FaceChecked | None = None
     end: SessionEnded | None = None
+    decisions: tuple[ReviewDecided, ...] = ()  # reviewers' rulings, in the order recorded
 
     @property
     def ended(self) -> bool:
@@ -108,6 +110,10 @@ def evolve(summary: SessionSummary, event: Event) -> SessionSummary:
             return replace(summary, stop_frame=event.frame, events=events)
         case FaceChecked():
             return replace(summary, face=event, events=events)
+        case ReviewDecided():
+            # A ruling is beside the machine's result, never in it: the counts stay the
+            # machine's (`khfsm.domain.review` computes the reviewed result).
+            return replace(summary, decisions=(*summary.decisions, event), events=events)
         case SessionEnded():
             # The end event carries the session's final counts: it is what the tablet saw.
             return replace(

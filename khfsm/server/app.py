@@ -113,6 +113,7 @@ async def health(request: Request) -> JSONResponse:
         },
         "event_loop_lag_ms": site.monitor.lag_ms(lag_window),
         "media_root": str(site.media.root),
+        "webhook": None if site.webhook is None else site.webhook.status(),
     }
     return JSONResponse(body, status_code=200 if store["reachable"] else 503)
 

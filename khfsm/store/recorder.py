@@ -13,7 +13,7 @@ recorder computes on append, so a stream edited behind the engine's back fails
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,6 +111,12 @@ class EventRecorder(ABC):
     @abstractmethod
     def read_records(self, session_id: str, from_seq: int = 0) -> list[StoredRecord]:
         """The stored rows of a session from `from_seq` on, in sequence order, undecoded."""
+
+    def read_records_of(self, session_id: str, types: Collection[str]) -> list[StoredRecord]:
+        """The stored rows of a session whose type is one of `types`, in sequence order
+        (a backend may filter in the database; this default filters `read_records`)."""
+        wanted = set(types)
+        return [row for row in self.read_records(session_id) if row.record.type in wanted]
 
     @abstractmethod
     def list_sessions(

@@ -9,12 +9,12 @@ they become `SequenceConflict`, `StoreUnavailable` or `StoreError`, chained with
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, insert, select, update
+from sqlalchemy import Engine, Row, Select, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from khfsm.domain.codec import GENESIS_HASH, CodecError, EventRecord, chain_hash, encode
@@ -147,21 +147,15 @@ class SqlRecorder(EventRecorder):
     # -- reading ----------------------------------------------------------------------------
 
     def read_records(self, session_id: str, from_seq: int = 0) -> list[StoredRecord]:
-        query = (
-            select(
-                _events.c.seq,
-                _events.c.type,
-                _events.c.version,
-                _events.c.payload,
-                _events.c.blob,
-                _events.c.hash,
-                _events.c.prev_hash,
-                _events.c.recorded_at,
-            )
-            .where(_events.c.session_id == session_id)
-            .where(_events.c.seq >= from_seq)
-            .order_by(_events.c.seq)
-        )
+        query = _records_query(session_id).where(_events.c.seq >= from_seq)
+        return self._records(session_id, query)
+
+    def read_records_of(self, session_id: str, types: Collection[str]) -> list[StoredRecord]:
+        # Filtered in the database: a review reads a few dozen rows, not every frame's.
+        query = _records_query(session_id).where(_events.c.type.in_(sorted(types)))
+        return self._records(session_id, query)
+
+    def _records(self, session_id: str, query: Select[Any]) -> list[StoredRecord]:
         with self._reading("read session " + session_id) as connection:
             result = connection.execute(query).all()
         return [
@@ -294,6 +288,23 @@ def open_recorder(
 
 
 # -- rows ------------------------------------------------------------------------------------
+
+
+def _records_query(session_id: str) -> Select[Any]:
+    return (
+        select(
+            _events.c.seq,
+            _events.c.type,
+            _events.c.version,
+            _events.c.payload,
+            _events.c.blob,
+            _events.c.hash,
+            _events.c.prev_hash,
+            _events.c.recorded_at,
+        )
+        .where(_events.c.session_id == session_id)
+        .order_by(_events.c.seq)
+    )
 
 
 def _check_session_id(session_id: str) -> None:
