@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
-    from khfsm.api import API_PREFIX, routers
+    from khfsm.api import API_PREFIX, install
     from khfsm.api.secret import session_secret
 
     @asynccontextmanager
@@ -66,8 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         https_only=settings.api_cookie_secure,
     )
     app.add_api_route("/healthz", health, methods=["GET"], include_in_schema=False)
-    for router in routers():
-        app.include_router(router)
+    install(app)
     from khfsm.web.router import install as install_pages  # the pages under /ui (khfsm.web)
 
     install_pages(app)
