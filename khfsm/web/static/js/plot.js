@@ -68,7 +68,7 @@ export function measurementPlot(target, series, { onSeek, width }) {
   const plot = new uPlot(
     {
       width,
-      height: 190,
+      height: 150,
       plugins: [cursorPlugin],
       scales: { x: { time: false } },
       axes: [{ label: "seconds into the test", size: 36 }, { label: series.unit, size: 44 }],
@@ -92,7 +92,7 @@ export function measurementPlot(target, series, { onSeek, width }) {
       plot.redraw(false, false);
     },
     resize(w) {
-      plot.setSize({ width: w, height: 190 });
+      plot.setSize({ width: w, height: 150 });
     },
   };
 }

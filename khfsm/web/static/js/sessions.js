@@ -8,7 +8,7 @@ const COLUMNS = [
   { key: "started_at", label: "Started", sortable: true },
   { key: "task", label: "Task", sortable: true },
   { key: "capture_id", label: "Lane", sortable: true },
-  { key: "candidate", label: "Candidate", sortable: true },
+  { key: "candidate", label: "Candidate", sortable: false },
   { key: "end_status", label: "Ended", sortable: true },
   { key: "count", label: "Machine", sortable: true },
   { key: "reviewed", label: "Reviewed", sortable: false },
