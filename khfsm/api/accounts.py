@@ -12,16 +12,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from khfsm.api.writes import writing
 from khfsm.errors import KhfsmError
 from khfsm.store import schema
-from khfsm.store.engine import WRITE
 
 _users = schema.users
 _tokens = schema.api_tokens
@@ -76,14 +75,14 @@ class Accounts:
             "created_at": datetime.now(UTC),
         }
         try:
-            with self._writing() as connection:
+            with writing(self._engine) as connection:
                 connection.execute(insert(_users), [row])
         except IntegrityError as error:
             raise AccountError(f"user {name!r} already exists") from error
         return User(name, role)
 
     def remove(self, name: str) -> None:
-        with self._writing() as connection:
+        with writing(self._engine) as connection:
             connection.execute(delete(_tokens).where(_tokens.c.user_name == name))
             removed = connection.execute(delete(_users).where(_users.c.name == name))
         if removed.rowcount != 1:
@@ -121,7 +120,7 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             return None
         if _hasher.check_needs_rehash(row.password_hash):
-            with self._writing() as connection:
+            with writing(self._engine) as connection:
                 connection.execute(
                     update(_users)
                     .where(_users.c.name == name)
@@ -135,12 +134,12 @@ class Accounts:
             raise AccountError(f"no user {name!r}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         row = {"token_hash": token_hash(token), "user_name": name, "created_at": datetime.now(UTC)}
-        with self._writing() as connection:
+        with writing(self._engine) as connection:
             connection.execute(insert(_tokens), [row])
         return token
 
     def revoke_tokens(self, name: str) -> int:
-        with self._writing() as connection:
+        with writing(self._engine) as connection:
             return connection.execute(delete(_tokens).where(_tokens.c.user_name == name)).rowcount
 
     def bearer(self, token: str) -> User | None:
@@ -153,9 +152,6 @@ class Accounts:
         with self._engine.connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else User(row.name, Role(row.role))
-
-    def _writing(self) -> Any:
-        return self._engine.connect().execution_options(**{WRITE: True}).begin()
 
 
 def token_hash(token: str) -> str:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select
 
+from khfsm.api.writes import writing
 from khfsm.store import schema
-from khfsm.store.engine import WRITE
 
 _audit = schema.audit_log
 
@@ -41,10 +41,7 @@ class AuditLog:
             "session_id": session_id,
             "detail": detail,
         }
-        with (
-            self._engine.connect().execution_options(**{WRITE: True}) as connection,
-            connection.begin(),
-        ):
+        with writing(self._engine) as connection:
             connection.execute(insert(_audit), [row])
 
     def entries(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,7 @@ def event_page(engine: Engine, session_id: str, after: int, limit: int) -> Event
             seq=row.seq,
             type=row.type,
             hash=row.hash,
-            recorded_at=recorded.isoformat() if recorded is not None else None,
+            recorded_at=None if recorded is None else _utc(recorded).isoformat(),
         )
         items.append(item)
     return EventPage(items, items[-1]["seq"] if more and items else None)
@@ -110,3 +111,8 @@ def keypoints(engine: Engine, session_id: str, prepared: SessionPrepared) -> dic
         "pts": pts,
         "landmarks": landmarks,
     }
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite keeps no time zone: the store writes UTC and reads it back as such.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Old vs newest rules' verdicts over stored sessions (per repetition).",
     ),
     "db": ("khfsm.cli.db:db", "Manage the event store's schema (Alembic)."),
+    "users": ("khfsm.cli.users:users", "Manage who may use the HTTP API; read its audit log."),
     "bundle": (
         "khfsm.cli.bundle:bundle",
         "Export a session's evidence bundle (zip), or verify one offline.",
