@@ -136,7 +136,9 @@ def _behind(lane: Lane, fps: float) -> str:
 def board(site: Site, listener: BoardListener, store_ok: bool) -> dict[str, Any]:
     lanes: list[tuple[LaneKey, Lane]] = sorted(site.registry.lanes.items())
     return {
-        "lanes": [lane_card(lane, listener.heard.get(lane.session_id), store_ok) for _, lane in lanes],
+        "lanes": [
+            lane_card(lane, listener.heard.get(lane.session_id), store_ok) for _, lane in lanes
+        ],
         "store_ok": store_ok,
     }
 

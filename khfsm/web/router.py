@@ -13,23 +13,22 @@ the pages need them:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from khfsm.api.accounts import User
-from khfsm.api.audit import AuditLog
-from khfsm.api.auth import require_role
-from khfsm.api.deps import audit_of, recorder_of, site_of
+from khfsm.api.auth import Operator
+from khfsm.api.deps import AuditDep, recorder_of, site_of
 from khfsm.store.sql import SqlRecorder
 from khfsm.web.board import board_events
 from khfsm.web.measurement import measurement_series
 
 STATIC = Path(__file__).parent / "static"
-PAGES = {"login": "login.html", "sessions": "sessions.html", "review": "review.html"}
+
+Recorder = Annotated[SqlRecorder, Depends(recorder_of)]
 
 router = APIRouter()
 
@@ -67,10 +66,7 @@ def board_page() -> FileResponse:
 
 @router.get("/api/v1/ui/sessions/{session_id}/measurement", tags=["pages"])
 async def measurement(
-    session_id: str,
-    user: User = Depends(require_role("operator")),
-    recorder: SqlRecorder = Depends(recorder_of),
-    audit: AuditLog = Depends(audit_of),
+    session_id: str, user: Operator, recorder: Recorder, audit: AuditDep
 ) -> dict[str, Any]:
     """The measurement the session's rules decide on, per assessed frame, with the level's
     thresholds and each repetition's judged value (for the review page's plot)."""
@@ -88,9 +84,7 @@ async def measurement(
 
 
 @router.get("/api/v1/ui/board/stream", tags=["pages"])
-async def board_stream(
-    request: Request, user: User = Depends(require_role("operator"))
-) -> StreamingResponse:
+async def board_stream(request: Request, user: Operator) -> StreamingResponse:
     """Every lane of the site, as server-sent events (`event: board`, the whole board as
     JSON) whenever it changes: a push, a new lane, the time left."""
     return StreamingResponse(

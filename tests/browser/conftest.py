@@ -72,9 +72,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def site(
-    tmp_path_factory: pytest.TempPathFactory, videos: Path, artifacts: Path
-) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, videos: Path, artifacts: Path) -> Iterator[Site]:
     with running_server(tmp_path_factory.mktemp("khfsm-web"), videos) as server:
         _add_users(server)
         session_id = anyio.run(run_session, server, 1, 40.0)
@@ -115,9 +113,7 @@ def browser(chromium_paths: tuple[Path, Path]) -> Iterator[Any]:
     try:
         yield driver
     finally:
-        errors = [
-            entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"
-        ]
+        errors = [entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
         if errors:
             print("browser console errors:", json.dumps(errors, indent=1))
         driver.quit()
@@ -134,9 +130,7 @@ def log_in(driver: Any, site: Site, user: str, next_path: str = "/ui/") -> None:
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.ID, "login-submit").click()
     WebDriverWait(driver, 15).until(lambda d: "/ui/login" not in d.current_url)
-    WebDriverWait(driver, 15).until(
-        ec.text_to_be_present_in_element((By.ID, "who"), user)
-    )
+    WebDriverWait(driver, 15).until(ec.text_to_be_present_in_element((By.ID, "who"), user))
 
 
 def wait_for(driver: Any, script: str, within: float = 20.0) -> Any:
@@ -155,4 +149,3 @@ def shoot(driver: Any, site: Site, name: str) -> Path:
     path = site.artifacts / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
-
