@@ -17,8 +17,9 @@ function timeLeft(seconds) {
 function lastPush(push) {
   if (!push) return "no push yet";
   const when = push.at_ms ? new Date(push.at_ms).toLocaleTimeString(undefined, { hour12: false }) : "";
-  const what = push.final ? `end ${push.status.join(",")}` : statusLabel(push.status);
-  return `${what} · ${push.count}/${push.total} · ${push.time.map((t) => t.toFixed(1)).join("–")} s ${when}`;
+  if (push.final) return `end ${push.status.join(",")} · ${push.count}/${push.total} ${when}`;
+  const span = push.time.map((t) => t.toFixed(1)).join("–");
+  return `${statusLabel(push.status)} · ${push.count}/${push.total} · rep ${span} s · ${when}`;
 }
 
 function card(lane) {

@@ -71,7 +71,7 @@ export function measurementPlot(target, series, { onSeek, width }) {
       height: 150,
       plugins: [cursorPlugin],
       scales: { x: { time: false } },
-      axes: [{ label: "seconds into the test", size: 36 }, { label: series.unit, size: 44 }],
+      axes: [{ label: "seconds into the test", size: 36 }, { label: series.unit, size: 44, space: 18 }],
       series: plotSeries,
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },

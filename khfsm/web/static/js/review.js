@@ -39,11 +39,16 @@ function viewName(view) {
 
 // -- the video, its controls and the timeline ------------------------------------------------
 
+// play() is refused (a rejected promise) when a pause or a seek interrupts it: not an error.
+function playVideo() {
+  page.video.play().catch(() => {});
+}
+
 function seekToIndex(index, { play = false } = {}) {
   const kp = page.keypoints;
   const clamped = Math.max(0, Math.min(kp.length - 1, index));
   page.video.currentTime = kp.seekTime(clamped);
-  if (play) page.video.play();
+  if (play) playVideo();
 }
 
 function step(delta) {
@@ -58,7 +63,7 @@ function selectRep(position, { play = true } = {}) {
   const rep = page.reps[position];
   // Exactly the repetition's first frame (not a hair after it): what the timeline promises.
   page.video.currentTime = rep.mediaStart;
-  if (play) page.video.play();
+  if (play) playVideo();
   renderTimelineSelection();
   renderSelectedRep();
 }
@@ -73,7 +78,7 @@ function currentRepPosition(mediaTime) {
 
 function controls() {
   const video = page.video;
-  const play = el("button", { type: "button", id: "play", onclick: () => (video.paused ? video.play() : video.pause()) }, "▶ Play");
+  const play = el("button", { type: "button", id: "play", onclick: () => (video.paused ? playVideo() : video.pause()) }, "▶ Play");
   video.addEventListener("play", () => (play.textContent = "❚❚ Pause"));
   video.addEventListener("pause", () => (play.textContent = "▶ Play"));
   const speed = el(
@@ -94,7 +99,15 @@ function controls() {
   );
 }
 
+// Repetition index -> the reviewers' last decision on it ("uphold" / "overturn").
+function rulings() {
+  const last = new Map();
+  for (const d of page.session.decisions || []) last.set(String(d.target), d.decision);
+  return last;
+}
+
 function timeline() {
+  const ruled = rulings();
   const duration = page.video.duration && Number.isFinite(page.video.duration)
     ? page.video.duration
     : page.keypoints.mediaTimes[page.keypoints.length - 1] || 1;
@@ -107,9 +120,10 @@ function timeline() {
         "button",
         {
           type: "button",
-          class: "rep",
+          class: `rep${ruled.get(String(rep.index)) === "overturn" ? " overturned" : ""}`,
           style: `left:${left}%;width:${width}%;background:${statusColour(rep.status)}`,
-          title: `repetition ${rep.index}: ${statusLabel(rep.status)} ${rep.message || ""} (${fmtTime(rep.start_time)}–${fmtTime(rep.end_time)})`,
+          title: `repetition ${rep.index}: ${statusLabel(rep.status)} ${rep.message || ""} (${fmtTime(rep.start_time)}–${fmtTime(rep.end_time)})`
+            + (ruled.has(String(rep.index)) ? ` · reviewer: ${ruled.get(String(rep.index))}` : ""),
           dataset: { rep: rep.index, start: rep.mediaStart.toFixed(4), status: statusLabel(rep.status) },
           onclick: () => selectRep(i),
         },
@@ -133,10 +147,12 @@ function legend() {
   const seen = new Map();
   for (const rep of page.reps) seen.set(statusLabel(rep.status), statusColour(rep.status));
   if ((page.session.end || {}).status === -3) seen.set("unallowed motion", "#c62f2f");
+  const overturned = [...rulings().values()].includes("overturn");
   return el(
     "div",
     { class: "legend" },
     [...seen].map(([label, colour]) => el("span", {}, el("i", { style: `background:${colour}` }), label)),
+    overturned ? el("span", {}, el("i", { class: "overturned-key" }), "overturned by a reviewer") : null,
     el("span", {}, "· click a repetition to play it; keys: space, ←/→ frame, n/p repetition"),
   );
 }
@@ -343,6 +359,8 @@ function decisionForm() {
       page.session = await api(`/api/v1/sessions/${sessionId}`);
       document.getElementById("counts-panel").replaceWith(countsPanel());
       document.getElementById("decisions").replaceWith(decisionsList());
+      document.getElementById("timeline-holder").replaceChildren(timeline(), legend());
+      renderTimelineSelection();
       form.elements.reason.value = "";
       message.className = "ok";
       message.textContent = "saved";
@@ -395,7 +413,7 @@ function keys(event) {
   if (["input", "textarea", "select"].includes(tag) || event.ctrlKey || event.metaKey || event.altKey) return;
   if (event.key === " ") {
     event.preventDefault();
-    if (page.video.paused) page.video.play();
+    if (page.video.paused) playVideo();
     else page.video.pause();
   } else if (event.key === "ArrowLeft") {
     event.preventDefault();
