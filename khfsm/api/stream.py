@@ -84,24 +84,31 @@ def keypoints(engine: Engine, session_id: str, prepared: SessionPrepared) -> dic
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     fps = prepared.fps
-    width = float(prepared.frame_width or 1)
-    height = float(prepared.frame_height or 1)
-    scale = np.array([width, height, 1.0], dtype=np.float64)
+    scale = np.array(
+        [float(prepared.frame_width or 1), float(prepared.frame_height or 1), 1.0],
+        dtype=np.float64,
+    )
     frames: list[int] = []
-    pts: list[float | None] = []
-    landmarks: list[Any] = []
+    pts: list[float] = []
+    blobs: list[bytes] = []
+    present: list[bool] = []
     for payload, blob in rows:
         fields = json.loads(payload)
         frame = int(fields["frame"])
         frames.append(frame)
         stored_pts = fields.get("pts")
         pts.append(round(stored_pts if stored_pts is not None else frame / fps, DECIMALS))
-        if blob is None:
-            landmarks.append(None)
-            continue
-        points = np.frombuffer(blob, dtype=np.float32, count=_KEYPOINT_FLOATS)
-        points = points.reshape(NUM_LANDMARKS, LANDMARK_COLUMNS)[:, (_X, _Y, _VISIBILITY)]
-        landmarks.append(np.round(points / scale, DECIMALS).tolist())
+        present.append(blob is not None)
+        if blob is not None:
+            blobs.append(bytes(blob[: _KEYPOINT_FLOATS * 4]))
+    # All frames at once: one conversion instead of 2440 small ones.
+    points = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(
+        -1, NUM_LANDMARKS, LANDMARK_COLUMNS
+    )[:, :, (_X, _Y, _VISIBILITY)]
+    normalized = np.round(points.astype(np.float64) / scale, DECIMALS)
+    drawn = iter(normalized)
+    # numpy arrays, serialised natively by the API's JSON encoder (orjson).
+    landmarks = [next(drawn) if found else None for found in present]
     return {
         "fps": fps,
         "width": prepared.frame_width,

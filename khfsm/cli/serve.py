@@ -34,7 +34,8 @@ from khfsm.settings import load_settings
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 @click.pass_context
 def serve(ctx: click.Context, **flags: object) -> None:
-    """Run the tablet WebSocket server (any path) with /healthz, until interrupted.
+    """Run the tablet WebSocket server (any path) with /healthz and the HTTP API under
+    /api/v1 (docs/api.md), until interrupted.
 
     On a fresh machine it starts on SQLite in the data directory with the bundled models.
     """
@@ -59,6 +60,10 @@ def serve(ctx: click.Context, **flags: object) -> None:
     app = create_app(settings)
     click.echo(f"khfsm serving tablets on ws://{settings.host}:{settings.port}/ (any path)")
     click.echo(f"  health:     http://{settings.host}:{settings.port}/healthz")
+    click.echo(
+        f"  API:        http://{settings.host}:{settings.port}/api/v1 "
+        "(users: `khfsm users add NAME --role admin`)"
+    )
     click.echo(f"  store:      {redact_database_url(settings.resolved_database_url)}")
     click.echo(f"  media root: {settings.resolved_media_root}")
     uvicorn.run(

@@ -13,6 +13,7 @@ import click
 from khfsm.cli.db import database_url_option, open_store
 from khfsm.domain.fold import SessionSummary, fold
 from khfsm.domain.machine import State
+from khfsm.domain.review import ReviewedResult
 
 # The states a stored session can be in (it is stored from `prepared` on).
 STATES = tuple(state.value for state in State if state is not State.IDLE)
@@ -101,16 +102,19 @@ def sessions(
             limit=limit,
         )
         summaries = [summary_of(recorder, row) for row in rows]
+        reviews = [reviewed_of(recorder, row) for row in rows]
     except StoreError as error:
         raise click.ClickException(str(error)) from error
     finally:
         recorder.close()
     if as_json:
-        click.echo(
-            json.dumps([_as_dict(r, s) for r, s in zip(rows, summaries, strict=True)], indent=2)
-        )
+        listing = [
+            _as_dict(r, s) | _reviewed_dict(v)
+            for r, s, v in zip(rows, summaries, reviews, strict=True)
+        ]
+        click.echo(json.dumps(listing, indent=2))
         return
-    _print_table(rows, summaries)
+    _print_table(rows, summaries, reviews)
 
 
 def summary_of(recorder: Any, row: Any) -> SessionSummary:
@@ -127,6 +131,29 @@ def summary_of(recorder: Any, row: Any) -> SessionSummary:
     if judges_reps or row.end_status is None:
         return row.summary()
     return fold(recorder.events(row.session_id))
+
+
+def reviewed_of(recorder: Any, row: Any) -> ReviewedResult | None:
+    """The reviewed result beside the machine's: only an ended session takes rulings (its
+    events but the frames are read, a few dozen rows)."""
+    from khfsm.review.decisions import review_of
+
+    return None if row.end_status is None else review_of(recorder, row.session_id).result
+
+
+def _reviewed_dict(result: ReviewedResult | None) -> dict[str, Any]:
+    return {
+        "reviewed": result is not None and result.reviewed,
+        "reviewed_count": None if result is None else result.count,
+        "reviewed_total": None if result is None else result.total,
+        "verdict": None if result is None else result.verdict.value,
+        "reviewed_result": "" if result is None else result.describe(),
+    }
+
+
+def _reviewed_cell(result: ReviewedResult | None) -> str:
+    # "-" rather than "not reviewed": a narrow column keeps the table readable.
+    return "-" if result is None or not result.reviewed else result.describe()
 
 
 def _as_dict(row: Any, summary: SessionSummary) -> dict[str, Any]:
@@ -150,7 +177,9 @@ def _as_dict(row: Any, summary: SessionSummary) -> dict[str, Any]:
     }
 
 
-def _print_table(rows: list[Any], summaries: list[SessionSummary]) -> None:
+def _print_table(
+    rows: list[Any], summaries: list[SessionSummary], reviews: list[ReviewedResult | None]
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -159,10 +188,10 @@ def _print_table(rows: list[Any], summaries: list[SessionSummary]) -> None:
     table.add_column(
         "session", no_wrap=True, min_width=max((len(r.session_id) for r in rows), default=7)
     )
-    for column in ("task", "lane", "created", "state", "outcome", "count/total"):
+    for column in ("task", "lane", "created", "state", "outcome", "count/total", "reviewed"):
         table.add_column(column)
     table.add_column("frames", justify="right")
-    for row, summary in zip(rows, summaries, strict=True):
+    for row, summary, review in zip(rows, summaries, reviews, strict=True):
         table.add_row(
             row.session_id,
             row.task,
@@ -170,8 +199,10 @@ def _print_table(rows: list[Any], summaries: list[SessionSummary]) -> None:
             row.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             row.state,
             summary.outcome,
-            f"{row.count}/{row.total}",
+            f"{row.count}/{row.total}",  # the machine's
+            _reviewed_cell(review),  # the board's, beside it
             str(row.frames),
         )
-    # Piped into a file or a log, rich would fold the table to 80 columns.
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    # Piped into a file or a log, rich would fold the table to 80 columns (200: room for the
+    # machine's and the reviewed result side by side).
+    Console(width=None if sys.stdout.isatty() else 200).print(table)

@@ -43,7 +43,7 @@ VIDEO_STEM = "video"
 README_TEXT = """\
 Evidence bundle of khfsm session {session_id} ({task}, lane {capture_id}).
 
-Check it, without the server or its database, on any machine with Python 3.12+:
+Check it, without the server or its database, on any machine with Python 3.11+:
 
     pip install khfsm        (or: pip install <the khfsm source or wheel>)
     khfsm bundle verify {name}

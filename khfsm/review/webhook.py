@@ -58,6 +58,8 @@ class ResultWebhook:
         self.last_error_at: str | None = None
         self.last_delivered_at: str | None = None
         self._retrying_since: float | None = None
+        self._outstanding = 0  # queued or being delivered
+        self._idle: anyio.Event | None = None  # created in the event loop, when awaited
 
     # -- the lanes' side ----------------------------------------------------------------------
 
@@ -78,7 +80,16 @@ class ResultWebhook:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             self.dropped += 1
             return False
+        self._outstanding += 1
         return True
+
+    async def wait_idle(self) -> None:
+        """Return once every queued result has been delivered or given up (for an orderly
+        shutdown that wants them out, and for tests)."""
+        while self._outstanding:
+            if self._idle is None:
+                self._idle = anyio.Event()
+            await self._idle.wait()
 
     def status(self) -> dict[str, Any]:
         """For /healthz."""
@@ -104,7 +115,13 @@ class ResultWebhook:
             self._receive,
         ):
             async for result in self._receive:
-                await self._deliver(client, result)
+                try:
+                    await self._deliver(client, result)
+                finally:
+                    self._outstanding -= 1
+                    if not self._outstanding and self._idle is not None:
+                        self._idle.set()
+                        self._idle = None
 
     async def _deliver(self, client: httpx.AsyncClient, result: dict[str, Any]) -> None:
         delay = self.policy.backoff_initial_s

@@ -77,3 +77,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, videos: Path) -> Iterat
         finally:
             engine.dispose()
         yield ApiServer(running, tokens, time_up, stopped)
+
+
+# Empty databases on each backend, as the store tests use them.
+from tests.store.conftest import postgres_empty_url, sqlite_empty_url  # noqa: E402, F401

@@ -16,6 +16,7 @@ from khfsm.domain.events import (
     MotionViolated,
     ReadinessReported,
     RepCounted,
+    ReviewDecided,
     SessionEnded,
     SessionStarted,
     SourceFailed,
@@ -119,6 +120,8 @@ def test_every_event_type_round_trips_through_the_codec() -> None:
         ExamineeChanged(frame=6, reason="switched", x=0.62, y=0.74, candidates=2),
         ExamineeLost(frame=30, x=0.6, y=0.75, candidates=1),
         ReadinessReported("prepare", True, ("ankles",), False, ("ankles not in view",), "side"),
+        ReviewDecided("judge", "2026-12-01T10:00:00+00:00", 2, "overturn", "too shallow"),
+        ReviewDecided("judge", "2026-12-01T10:01:00+00:00", None, "uphold", "time was up"),
     ]
     assert {type(s).__name__ for s in samples} == set(EVENT_TYPES)
     for event in samples:
