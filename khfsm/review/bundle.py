@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import zipfile
@@ -172,8 +173,7 @@ def write_bundle(
         },
         "files": files,
     }
-    target: str | Path | IO[bytes] = out
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(MANIFEST, _json_bytes(manifest))
         archive.writestr(EVENTS, events_bytes)
         archive.writestr(VERIFY, verify_bytes)
@@ -200,8 +200,6 @@ def _recorded_end(rows: list[StoredRecord]) -> SessionEnded | None:
 
 
 def _described(data: bytes) -> dict[str, Any]:
-    import hashlib
-
     return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from khfsm.domain.events import Event, SessionPrepared
-from khfsm.domain.replay import ReplayError, replay
+from khfsm.domain.replay import replay
 from khfsm.errors import KhfsmError
 from khfsm.store.recorder import ChainReport, EventRecorder
 
@@ -41,7 +41,7 @@ def replay_dict(events: Sequence[Event]) -> dict[str, Any]:
     try:
         task = get_task(prepared.task, prepared.rules_version)
         report = replay(events, task)
-    except (KhfsmError, ReplayError) as error:
+    except KhfsmError as error:  # rules not installed (UnknownTask), ReplayError, ...
         return _not_replayed(f"replay not possible: {error}")
     divergence = report.divergence
     if divergence is None:

@@ -205,11 +205,11 @@ class ResultSink:
                 self._ended[session_id] = event
 
     async def flush(self, session_id: str) -> None:
-        await self._writer.flush(session_id)  # raises when not durable: nothing is posted
         ended = self._ended.pop(session_id, None)
+        prepared = self._prepared.pop(session_id, None) if ended is not None else None
+        await self._writer.flush(session_id)  # raises when not durable: nothing is posted
         if ended is None:
             return
-        prepared = self._prepared.pop(session_id, None)
         self._webhook.notify(
             ended_result(session_id, prepared, ended, self._public_url, self._evidence_url)
         )
