@@ -177,6 +177,9 @@ def test_operator_sees_no_decision_form(site: Site, browser: Any) -> None:
         f"/api/v1/sessions/{site.session_id}/decisions",
     )
     assert status == 403
+    # The refusal is in the console as a failed request (reading the log empties it).
+    refused = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert all("403" in message or "/api/v1/me" in message for message in refused), refused
 
 
 def test_board_shows_a_running_lanes_count_rising(site: Site, browser: Any) -> None:

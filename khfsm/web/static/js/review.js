@@ -430,26 +430,35 @@ function keys(event) {
 
 // -- the page --------------------------------------------------------------------------------
 
+function once(target, event) {
+  return new Promise((resolve) => target.addEventListener(event, resolve, { once: true }));
+}
+
 async function main() {
-  page.me = await header("sessions");
-  const [session, keypoints] = await Promise.all([
-    api(`/api/v1/sessions/${sessionId}`),
-    api(`/api/v1/sessions/${sessionId}/keypoints`),
-  ]);
-  page.session = session;
-  page.keypoints = new Keypoints(keypoints);
-  page.reps = session.repetitions.map((rep) => {
-    const { start, end } = repMediaTimes(rep);
-    return { ...rep, mediaStart: start, mediaEnd: end };
+  // Everything at once: who is asking, the summary, and the keypoints (the largest answer);
+  // the video starts loading as soon as the summary names it.
+  const marks = {};
+  const mePromise = header("sessions");
+  const keypointsPromise = api(`/api/v1/sessions/${sessionId}/keypoints`).then((data) => {
+    marks.keypointsMs = performance.now();
+    return data;
   });
+  const session = await api(`/api/v1/sessions/${sessionId}`);
+  marks.summaryMs = performance.now();
+  page.me = await mePromise;
+  page.session = session;
   document.title = `${session.task} lane ${session.capture_id} · khfsm`;
 
   const video = el("video", { id: "video", src: session.video_url, preload: "auto", muted: true, playsinline: true });
   video.muted = true;
+  const metadata = once(video, "loadedmetadata");
+  const playable = once(video, "canplay");
+  video.addEventListener("error", () => fail(new Error(`the evidence video could not be played (${session.video_url})`)));
   const canvas = el("canvas", { id: "overlay" });
   page.video = video;
   const timelineHolder = el("div", { id: "timeline-holder" });
   const plotHolder = el("div", { class: "panel", id: "plot-panel" }, el("p", { class: "muted" }, "measurement loading…"));
+  page.reps = session.repetitions; // media times follow with the keypoints
   const side = el(
     "div",
     { class: "side" },
@@ -477,21 +486,24 @@ async function main() {
       side,
     ),
   );
+
+  page.keypoints = new Keypoints(await keypointsPromise);
+  page.reps = session.repetitions.map((rep) => {
+    const { start, end } = repMediaTimes(rep);
+    return { ...rep, mediaStart: start, mediaEnd: end };
+  });
   renderSelectedRep();
   page.overlay = new Overlay(video, canvas, page.keypoints, onFrame);
   document.addEventListener("keydown", keys);
-  video.addEventListener("loadedmetadata", () => {
-    timelineHolder.replaceChildren(timeline(), legend());
-    renderTimelineSelection();
-  }, { once: true });
-  video.addEventListener("canplay", () => {
-    if (window.khfsmReview.ready) return;
-    page.overlay.show(video.currentTime);
-    window.khfsmReview = { ready: true, readyMs: performance.now() };
-    main.dataset.ready = "true";
-  }, { once: true });
-  video.addEventListener("error", () => fail(new Error(`the evidence video could not be played (${session.video_url})`)));
   loadMeasurement(plotHolder);
+  await metadata;
+  timelineHolder.replaceChildren(timeline(), legend());
+  renderTimelineSelection();
+  await playable;
+  marks.canplayMs = performance.now();
+  page.overlay.show(video.currentTime);
+  window.khfsmReview = { ready: true, readyMs: performance.now(), ...marks };
+  main.dataset.ready = "true";
 }
 
 main().catch(fail);
