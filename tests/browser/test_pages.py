@@ -137,6 +137,25 @@ def test_third_repetition_click_seeks_to_its_start_and_plays(site: Site, browser
     time.sleep(0.4)
     shoot(browser, site, "review-playing-rep3")
 
+    # The keyboard: space pauses, n goes to the next repetition's start (and plays it).
+    from selenium.webdriver.common.keys import Keys
+
+    body = by_css(browser, "body")
+    body.send_keys(Keys.SPACE)
+    wait_for(browser, "document.getElementById('video').paused")
+    if len(session["repetitions"]) >= 4:
+        fourth = session["repetitions"][3]
+        index = stored["frames"].index(fourth["start_frame"])
+        pts = stored["pts"][index] if stored.get("pts") else None
+        start4 = pts if pts is not None else stored["times"][index]
+        body.send_keys("n")
+        wait_for(browser, "!document.getElementById('video').paused")
+        assert "repetition 4" in by_css(browser, "#rep-panel").text.lower()
+        now = browser.execute_script("return document.getElementById('video').currentTime")
+        assert start4 - 0.01 <= now < start4 + 3.0
+        body.send_keys("p")
+        wait_for(browser, "document.querySelector('#rep-panel h2').textContent === 'Repetition 3'")
+
 
 def test_reviewer_records_a_decision_and_sees_both_counts(site: Site, browser: Any) -> None:
     from selenium.webdriver.support.ui import Select

@@ -430,6 +430,29 @@ function keys(event) {
 
 // -- the page --------------------------------------------------------------------------------
 
+// A session without a recording (a face check, or a video lost with its disk): the facts,
+// the result, verify and the bundle, without the player.
+function noVideo(session) {
+  const face = session.face
+    ? facts(Object.entries(session.face).map(([k, v]) => [k.replace("_", " "), String(v ?? "–")]))
+    : null;
+  document.getElementById("main").replaceChildren(
+    el(
+      "div",
+      { class: "review" },
+      el(
+        "div",
+        {},
+        el("h1", {}, `${session.task} · lane ${session.capture_id} · ${fmtDate(session.started_at)}`),
+        el("p", { class: "panel muted", id: "no-video" }, "This session has no recorded video on this server."),
+        face ? el("div", { class: "panel" }, el("h2", {}, "Face check"), face) : null,
+      ),
+      el("div", { class: "side" }, countsPanel(), decisionsList(), evidencePanel(), sessionPanel()),
+    ),
+  );
+  window.khfsmReview = { ready: true, readyMs: performance.now() };
+}
+
 function once(target, event) {
   return new Promise((resolve) => target.addEventListener(event, resolve, { once: true }));
 }
@@ -449,6 +472,11 @@ async function main() {
   page.session = session;
   document.title = `${session.task} lane ${session.capture_id} · khfsm`;
 
+  if (!session.video_url) {
+    keypointsPromise.catch(() => {}); // nothing to draw on
+    noVideo(session);
+    return;
+  }
   const video = el("video", { id: "video", src: session.video_url, preload: "auto", muted: true, playsinline: true });
   video.muted = true;
   const metadata = once(video, "loadedmetadata");
