@@ -239,3 +239,44 @@ def test_board_shows_a_running_lanes_count_rising(site: Site, browser: Any) -> N
     )
     text = by_css(browser, '.lane[data-capture="2"]').text
     assert "lane 2" in text
+
+
+@pytest.mark.parametrize("rate", [0.25, 2.0])
+def test_overlay_follows_the_presented_frames_while_playing(
+    site: Site, browser: Any, rate: float
+) -> None:
+    """At 0.25x and 2x, every drawn skeleton is the assessed frame due at the media time of
+    the video frame on screen (computed here independently from the stored keypoints)."""
+    import bisect
+
+    log_in(browser, site, "otto")
+    open_review(browser, site)
+    stored = api(site, "otto", f"/api/v1/sessions/{site.session_id}/keypoints")
+    media = [
+        pts if pts is not None else time_
+        for pts, time_ in zip(
+            stored.get("pts") or [None] * len(stored["times"]), stored["times"], strict=True
+        )
+    ]
+    browser.execute_script(
+        """
+        const v = document.getElementById('video');
+        window.samples = [];
+        const take = (now, meta) => {
+          window.samples.push([meta.mediaTime, window.khfsmOverlay.frame]);
+          v.requestVideoFrameCallback(take);
+        };
+        v.requestVideoFrameCallback(take);
+        v.currentTime = 5.0; v.playbackRate = arguments[0]; v.play();
+        """,
+        rate,
+    )
+    time.sleep(2.0)
+    samples = browser.execute_script(
+        "document.getElementById('video').pause(); return window.samples"
+    )
+    assert len(samples) >= 5, samples
+    for media_time, frame in samples[1:]:  # the first may precede the seek's frame
+        index = bisect.bisect_right(media, media_time + 0.0005) - 1
+        assert frame == stored["frames"][index], (media_time, frame)
+    assert len({frame for _, frame in samples}) >= 4 * rate
