@@ -20,6 +20,14 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("%s %s: %s", request.method, request.url.path, error)
         return JSONResponse({"detail": str(error)}, status_code=503)
 
+    @app.exception_handler(Exception)
+    async def failed(request: Request, error: Exception) -> JSONResponse:
+        # A defect: the traceback goes to the server's log, never to the client.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return JSONResponse(
+            {"detail": "internal error; the server's log has the details"}, status_code=500
+        )
+
     @app.exception_handler(KhfsmError)
     async def refused(request: Request, error: Exception) -> JSONResponse:
         log.error("%s %s failed: %s", request.method, request.url.path, error)

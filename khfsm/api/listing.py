@@ -53,6 +53,7 @@ class Filters:
 class Listed:
     row: SessionRow
     ended_at: datetime | None
+    ruled: bool  # a reviewer has recorded a decision on it
 
 
 def outcome_condition(outcome: str) -> Any:
@@ -92,13 +93,13 @@ def list_sessions(
         # The tablet protocol carries no candidate id: no stored session has one, so a
         # candidate filter matches nothing (rather than silently everything).
         conditions.append(_sessions.c.session_id.is_(None))
-    if filters.reviewed is not None:
-        ruled = exists().where(
-            and_(
-                _events.c.session_id == _sessions.c.session_id,
-                _events.c.type == ReviewDecided.__name__,
-            )
+    ruled = exists().where(
+        and_(
+            _events.c.session_id == _sessions.c.session_id,
+            _events.c.type == ReviewDecided.__name__,
         )
+    )
+    if filters.reviewed is not None:
         conditions.append(ruled if filters.reviewed else ~ruled)
     where = and_(True, *conditions)
     column = SORTS.get(sort.lstrip("-"))
@@ -114,7 +115,7 @@ def list_sessions(
         .scalar_subquery()
     )
     query = (
-        select(_sessions, ended_at.label("ended_at"))
+        select(_sessions, ended_at.label("ended_at"), ruled.label("ruled"))
         .where(where)
         .order_by(order, _sessions.c.session_id)
         .offset((page - 1) * page_size)
@@ -124,9 +125,11 @@ def list_sessions(
     with engine.connect() as connection:
         total = int(connection.execute(counted).scalar_one())
         rows = connection.execute(query).all()
-    return [
-        Listed(_session_row(row._mapping), _utc(row._mapping["ended_at"])) for row in rows
-    ], total
+    listed = [
+        Listed(_session_row(values), _utc(values["ended_at"]), bool(values["ruled"]))
+        for values in (row._mapping for row in rows)
+    ]
+    return listed, total
 
 
 def _session_row(values: Any) -> SessionRow:

@@ -83,8 +83,13 @@ def sessions(
         )
     except FilterError as error:
         raise HTTPException(422, str(error)) from error
+    # Only a session with decisions needs its stream read for the reviewed result.
     items = [
-        session_row(item.row, item.ended_at, review_of(recorder, item.row.session_id).result)
+        session_row(
+            item.row,
+            item.ended_at,
+            review_of(recorder, item.row.session_id).result if item.ruled else None,
+        )
         for item in listed
     ]
     return json_response({"items": items, "page": page, "page_size": page_size, "total": total})

@@ -4,6 +4,7 @@ sessions by cookie, bearer tokens, and the audit log; `khfsm users` on the comma
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -209,3 +210,16 @@ def test_accounts_and_audit_on_each_backend(backend: str, request: pytest.Fixtur
         engine.dispose()
     migrate.downgrade(url, "0001")  # the migration undoes cleanly
     assert migrate.current(url) == "0001"
+
+
+def test_tablets_still_connect_at_any_path_even_an_api_one(api_server: ApiServer) -> None:
+    import anyio
+
+    from tests.server.conftest import connect, op
+
+    async def status_ack() -> dict[str, Any]:
+        async with connect(api_server.running, "/api/v1/sessions") as tablet:
+            return (await tablet.request(op("status", 77))).body
+
+    ack = anyio.run(status_ack)
+    assert ack["op"] == "status" and ack["CaptureID"] == 77
