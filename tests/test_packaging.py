@@ -88,6 +88,11 @@ def test_a_built_wheel_serves_a_session_in_a_clean_venv(
     assert report["count"] == video_labels[CLIP]["gt"]
     replayed = _run(khfsm, "replay", report["session"], "--database-url", database, cwd=work)
     assert "identical" in replayed
+    # The evidence bundle, checked as an outsider would: the wheel's command, no store.
+    bundle = work / "evidence.zip"
+    _run(khfsm, "bundle", "export", report["session"], "-o", bundle, "--database-url", database)
+    (work / "khfsm.sqlite").unlink()
+    assert _run(khfsm, "bundle", "verify", bundle, cwd=work).rstrip().endswith("intact")
 
 
 def _run(*command: object, cwd: Path | None = None) -> str:

@@ -71,7 +71,7 @@ def export(
     click.echo(f"wrote {target} ({target.stat().st_size} bytes): {session_id}")
     click.echo(f"  {info.manifest['chain']['events']} events, chain head {head}")
     if info.video is None:
-        click.echo("  no video: the session recorded none, or its file is gone", err=True)
+        click.echo(f"  no video: {info.missing}", err=True)
     click.echo(f"check it anywhere with: khfsm bundle verify {target.name}")
 
 

@@ -24,6 +24,7 @@ replay re-derives exactly the machine's events.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from khfsm.domain.errors import DomainError
@@ -99,6 +100,10 @@ def decide(
         raise DecisionRefused("a ruling needs a reason: say why it is upheld or overturned")
     if len(words) > MAX_REASON:
         raise DecisionRefused(f"the reason is longer than {MAX_REASON} characters")
+    try:
+        datetime.fromisoformat(at)
+    except ValueError:
+        raise DecisionRefused(f"the time of the ruling {at!r} is not an ISO 8601 time") from None
     rep = parse_target(target)
     reps = len(summary.reps)
     if rep is not None and not 1 <= rep <= reps:

@@ -31,6 +31,7 @@ from khfsm.domain.events import SessionEnded, SessionPrepared
 from khfsm.hashing import file_sha256
 from khfsm.review.decisions import SessionNotFound
 from khfsm.review.verify import verify_session
+from khfsm.server.paths import MediaRoot, PathRefused
 from khfsm.store.recorder import EventRecorder, StoredRecord
 
 FORMAT = "khfsm-evidence-bundle"
@@ -64,7 +65,8 @@ class BundleInfo:
     """What `write_bundle` wrote."""
 
     manifest: dict[str, Any]
-    video: Path | None  # the evidence video bundled (None: the session has none on disk)
+    video: Path | None  # the evidence video bundled
+    missing: str  # why no video is bundled ("" when it is)
 
 
 def record_line(row: StoredRecord) -> str:
@@ -109,13 +111,19 @@ def parse_line(line: str) -> tuple[str, int, EventRecord, str, str]:
     )
 
 
-def video_file(media_root: str | Path, video_path: str) -> Path | None:
-    """Where a session's recorded video is (`SessionPrepared.video_path`, absolute or
-    relative to the media root), if it was recorded at all."""
+def video_file(media_root: str | Path, video_path: str) -> tuple[Path | None, str]:
+    """The session's recorded video (`SessionPrepared.video_path`, absolute or relative to
+    the media root) and, when there is none to bundle, why. A path outside the media root is
+    never read, whatever the store says (the store is evidence, not a licence to read files)."""
     if not video_path:
-        return None
-    path = Path(video_path)
-    return path if path.is_absolute() else Path(media_root) / path
+        return None, "the session recorded no video"
+    try:
+        path = MediaRoot.at(media_root).resolve(video_path, "the session's video path")
+    except PathRefused as error:
+        return None, str(error)
+    if not path.is_file():
+        return None, f"the video {path} is gone"
+    return path, ""
 
 
 def write_bundle(
@@ -145,9 +153,7 @@ def write_bundle(
         capture_id=prepared.capture_id,
         name=Path(name).name,
     ).encode()
-    video = video_file(media_root, prepared.video_path)
-    if video is not None and not video.is_file():
-        video = None
+    video, missing = video_file(media_root, prepared.video_path)
     video_name = VIDEO_STEM + (video.suffix if video is not None else "")
     files: dict[str, dict[str, Any]] = {
         EVENTS: _described(events_bytes),
@@ -170,6 +176,7 @@ def write_bundle(
             "file": video_name if video is not None else None,
             "recorded_sha256": None if ended is None else ended.video_sha256,
             "recorded_bytes": None if ended is None else ended.video_bytes,
+            "missing": missing or None,
         },
         "files": files,
     }
@@ -181,7 +188,7 @@ def write_bundle(
         if video is not None:
             # An MP4 is already compressed: stored as it is, it streams out fast.
             archive.write(video, video_name, compress_type=zipfile.ZIP_STORED)
-    return BundleInfo(manifest=manifest, video=video)
+    return BundleInfo(manifest=manifest, video=video, missing=missing)
 
 
 def bundle_bytes(recorder: EventRecorder, media_root: str | Path, session_id: str) -> bytes:

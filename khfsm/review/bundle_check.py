@@ -237,8 +237,9 @@ def _check_video(
     sealed = ended.video_sha256 if ended is not None else None
     if not name:
         if sealed:
+            why = video.get("missing") or "not bundled"
             report.findings.append(
-                Finding("video", "the session recorded a video but the bundle holds none")
+                Finding("video", f"the session recorded a video but the bundle holds none ({why})")
             )
         return
     if name not in archive.namelist():

@@ -46,7 +46,9 @@ REVIEW_TYPES = tuple(
 _APPEND_ATTEMPTS = 5
 
 __all__ = [
+    "REVIEW_TYPES",
     "DecisionRefused",
+    "Review",
     "SessionNotFound",
     "decision_dict",
     "record_decision",
@@ -64,7 +66,7 @@ class Review:
     """A session's rulings and its reviewed result, as the store holds them now."""
 
     session_id: str
-    summary: SessionSummary  # a fold of the review types (no frames: `frames` is not set)
+    summary: SessionSummary  # a fold of `REVIEW_TYPES` only: no per-frame fields (`persons`)
     decisions: tuple[StoredEvent, ...]  # every `ReviewDecided`, with its seq and hash
     result: ReviewedResult
 

@@ -16,6 +16,7 @@ import sqlalchemy
 from click.testing import CliRunner, Result
 
 from khfsm.cli.main import cli
+from khfsm.domain.events import SessionPrepared
 from khfsm.review.bundle import EVENTS, MANIFEST, write_bundle
 from khfsm.review.bundle_check import verify_bundle
 from khfsm.review.decisions import record_decision
@@ -205,3 +206,21 @@ def test_a_row_changed_by_sql_is_detected_by_verify(store: Store, tmp_path: Path
     write_bundle(recorder, store.media, session, out)
     bundled = verify_bundle(out)
     assert [f.where for f in bundled.findings] == [f"event {seq} (RepCounted)"]
+
+
+def test_a_missing_or_outside_video_is_not_bundled_and_the_check_says_so(
+    store: Store, tmp_path: Path
+) -> None:
+    recorder, session = store.recorder, store.session_id
+    prepared = recorder.events(session)[0]
+    assert isinstance(prepared, SessionPrepared)
+    # The media root the bundle is exported from does not hold the video any more.
+    elsewhere = tmp_path / "other-media"
+    elsewhere.mkdir()
+    out = tmp_path / "novideo.zip"
+    info = write_bundle(recorder, elsewhere, session, out)
+    assert info.video is None and "outside the media root" in info.missing
+    report = verify_bundle(out)
+    assert [f.where for f in report.findings] == ["video"]
+    assert "outside the media root" in report.findings[0].problem and not report.intact
+    assert report.replay is not None and report.replay["identical"] is True  # events still prove

@@ -106,6 +106,8 @@ def test_rulings_that_cannot_be_made_are_refused_and_nothing_is_stored(store: St
     for words, (target, decision, reason) in refusals.items():
         with pytest.raises(DecisionRefused, match=words):
             record_decision(recorder, session, "judge", target, decision, reason)
+    with pytest.raises(DecisionRefused, match="not an ISO 8601 time"):
+        record_decision(recorder, session, "judge", 1, "uphold", "x", at="yesterday")
     with pytest.raises(SessionNotFound):
         record_decision(recorder, "no-such-session", "judge", 1, "uphold", "x")
     assert recorder.session(session).events == stored  # type: ignore[union-attr]

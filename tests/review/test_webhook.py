@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
 
-from khfsm.review.webhook import ResultWebhook, WebhookPolicy
+from khfsm.domain.events import SessionEnded, SessionStarted
+from khfsm.review.webhook import ResultSink, ResultWebhook, WebhookPolicy
+from khfsm.store import StoreError, open_recorder
+from khfsm.store.writer import EventWriter
+from tests.domain.golden import prepared
 from tests.review.conftest import PUBLIC_URL, Assessed
 from tests.review.receiver import Receiver, free_port
 
@@ -94,3 +99,32 @@ async def test_a_refusal_is_given_up_at_once_and_a_full_queue_drops_without_bloc
     assert receiver.attempts == 2  # one each: a 400 is not retried
     assert (status["given_up"], status["delivered"]) == (2, 0)
     assert status["last_error"] == "HTTP 400 Bad Request"
+
+
+@pytest.mark.anyio
+async def test_only_a_durably_stored_end_is_posted(tmp_path: Path) -> None:
+    recorder = open_recorder(f"sqlite:///{tmp_path / 'khfsm.sqlite'}", upgrade=True)
+    writer = EventWriter(recorder, flush_timeout_s=10)
+    receiver = Receiver().start()
+    webhook = ResultWebhook(receiver.url, FAST)
+    sink = ResultSink(writer, webhook, public_url=PUBLIC_URL)
+    ended = SessionEnded(status=-1, message="stopped by the operator", frames=0, count=0, total=0)
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(writer.run)
+            group.start_soon(webhook.run)
+            # The store refuses a stream that does not begin with SessionPrepared.
+            sink.submit("refused", [SessionStarted(), ended])
+            with pytest.raises(StoreError):
+                await sink.flush("refused")
+            sink.submit("stored", [prepared(), SessionStarted(), ended])
+            await sink.flush("stored")
+            with anyio.fail_after(30):
+                await webhook.wait_idle()
+            group.cancel_scope.cancel()
+    finally:
+        receiver.stop()
+        recorder.close()
+    (body,) = receiver.bodies
+    assert body["session_id"] == "stored" and body["end_status"] == -1
+    assert body["capture_id"] == 2 and body["evidence"] == f"{PUBLIC_URL}/ui/sessions/stored"
