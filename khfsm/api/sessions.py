@@ -166,7 +166,7 @@ def video(
 
     stored = _decoded(session_id, recorder.read_records_of(session_id, [SessionPrepared.__name__]))
     prepared = _prepared(session_id, stored)
-    path = video_file(site_of(request).media.root, prepared.video_path)
+    path, _missing = video_file(site_of(request).media.root, prepared.video_path)
     if path is None or not path.is_file():
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"session {session_id} has no recorded video on this server"
