@@ -167,6 +167,7 @@ def main() -> int:
         type=Path,
         help="keep the built session (store and video) in this folder and reuse it next time",
     )
+    parser.add_argument("--screenshot", type=Path, help="save the last review page here (PNG)")
     args = parser.parse_args()
     from selenium.webdriver.common.by import By
 
@@ -211,6 +212,11 @@ def main() -> int:
                         f" ms, ready {marks['readyMs']:.0f} ms after navigation; playing "
                         f"{played * 1000:.0f} ms after the click"
                     )
+                if args.screenshot:
+                    time.sleep(1.0)
+                    driver.execute_script("document.querySelector('#timeline .rep.fault')?.click()")
+                    time.sleep(1.0)
+                    driver.save_screenshot(str(args.screenshot))
             finally:
                 driver.quit()
     print(

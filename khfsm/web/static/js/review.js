@@ -120,7 +120,7 @@ function timeline() {
         "button",
         {
           type: "button",
-          class: `rep${ruled.get(String(rep.index)) === "overturn" ? " overturned" : ""}`,
+          class: `rep${rep.status.some((c) => c > 0) ? " fault" : ""}${ruled.get(String(rep.index)) === "overturn" ? " overturned" : ""}`,
           style: `left:${left}%;width:${width}%;background:${statusColour(rep.status)}`,
           title: `repetition ${rep.index}: ${statusLabel(rep.status)} ${rep.message || ""} (${fmtTime(rep.start_time)}–${fmtTime(rep.end_time)})`
             + (ruled.has(String(rep.index)) ? ` · reviewer: ${ruled.get(String(rep.index))}` : ""),
