@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up khfsm on a fresh Debian/Ubuntu machine: a virtual environment in .venv with the
 # package installed (editable) and, with --test, the system packages the test suite drives
-# (GStreamer's RTSP server for a real IP camera, Chromium for browser checks).
+# (GStreamer's RTSP server for a real IP camera, Chromium and its chromedriver for the browser
+# tests in tests/browser).
 #
 #   scripts/setup.sh            runtime only (CPU ONNX Runtime)
 #   scripts/setup.sh --test     runtime + dev tools + test system packages
@@ -25,7 +26,7 @@ if [[ $want_test == 1 ]]; then
   # The RTSP camera helper runs on Debian's own python3 with GStreamer's RTSP server.
   apt_packages=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
     gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-    gstreamer1.0-libav chromium)
+    gstreamer1.0-libav chromium chromium-driver)
   missing=()
   for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

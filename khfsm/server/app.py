@@ -67,6 +67,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_api_route("/healthz", health, methods=["GET"], include_in_schema=False)
     install(app)
+    from khfsm.web.router import install as install_pages  # the pages under /ui (khfsm.web)
+
+    install_pages(app)
     # Last: the tablets' configured path is unknown, so any path not taken above is theirs.
     app.router.routes.append(WebSocketRoute("/{path:path}", tablet))
     return app
