@@ -70,6 +70,7 @@ def serve(ctx: click.Context, **flags: object) -> None:
     app = create_app(settings)
     click.echo(f"khfsm serving tablets on ws://{settings.host}:{settings.port}/ (any path)")
     click.echo(f"  health:     http://{settings.host}:{settings.port}/healthz")
+    click.echo(f"  pages:      http://{settings.host}:{settings.port}/ui/ (review, site board)")
     click.echo(
         f"  API:        http://{settings.host}:{settings.port}/api/v1 "
         "(users: `khfsm users add NAME --role admin`)"
