@@ -35,6 +35,9 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with Site(settings) as site:
             app.state.site = site
+            # A dead core task (see `Site.failure`): ask whoever serves the app to stop, so
+            # that the process exits non-zero and its supervisor restarts it.
+            site.on_failure(lambda reason: request_exit(app))
             yield
 
     return Starlette(
@@ -44,6 +47,13 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def request_exit(app: Starlette) -> None:
+    """Call the `exit_server` callback the server runner set on `app.state`, if any."""
+    exit_server = getattr(app.state, "exit_server", None)
+    if exit_server is not None:
+        exit_server()
 
 
 def site_of(app: Starlette) -> Site:
@@ -72,9 +82,11 @@ async def health(request: Request) -> JSONResponse:
         except Exception as error:  # the store's own errors say what is wrong
             store["error"] = str(error)
     store["pending_events"] = site.writer.pending_events
+    store["spool"] = site.writer.spooling
     lanes = [lane_info(lane) for lane in site.registry.lanes.values()]
+    healthy = store["reachable"] and site.failure is None
     body = {
-        "status": "ok" if store["reachable"] else "degraded",
+        "status": "failed" if site.failure else "ok" if healthy else "degraded",
         "version": khfsm.__version__,
         "lanes": site.registry.counts(),
         "lane_list": lanes,
@@ -87,7 +99,9 @@ async def health(request: Request) -> JSONResponse:
         "event_loop_lag_ms": site.monitor.lag_ms(lag_window),
         "media_root": str(site.media.root),
     }
-    return JSONResponse(body, status_code=200 if store["reachable"] else 503)
+    if site.failure:
+        body["failure"] = site.failure
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 def lane_info(lane: Lane) -> dict[str, Any]:
