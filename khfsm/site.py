@@ -207,7 +207,9 @@ class Site:
         try:
             await run()
         except Exception as error:
-            self._fail(f"the {name} died: {type(error).__name__}: {error}", error)
+            # An I/O error (a disk) says all in its message; anything else is a bug: trace it.
+            trace = None if isinstance(error, OSError) else error
+            self._fail(f"the {name} died: {type(error).__name__}: {error}", trace)
             return
         if not self._closing:
             self._fail(f"the {name} stopped unexpectedly", None)

@@ -38,6 +38,10 @@ def serve(ctx: click.Context, **flags: object) -> None:
     """Run the tablet WebSocket server (any path) with /healthz, until interrupted.
 
     On a fresh machine it starts on SQLite in the data directory with the bundled models.
+    Every event is fsync'd to a local spool (data directory/spool) before the database;
+    at start-up what a crash left there is stored and the sessions it left open are ended
+    with -7. Exits 1 when a core task (event writer, spool, pose service) dies, so that a
+    supervisor restarts it.
     """
     import uvicorn
 
