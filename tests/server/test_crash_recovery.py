@@ -25,7 +25,7 @@ from tests.server.served import ServedProcess, khfsm_cli
 pytestmark = pytest.mark.anyio
 
 CAPTURES = (1, 2, 3)
-MIN_FRAMES = 40  # each lane has assessed this many frames (4 s at 10 fps) before the kill
+MIN_FRAMES = 20  # each lane has assessed this many frames (4 s at 5 fps) before the kill
 
 
 async def run_lanes_then_kill(served: ServedProcess, min_frames: int) -> dict[str, Any]:
@@ -36,11 +36,11 @@ async def run_lanes_then_kill(served: ServedProcess, min_frames: int) -> dict[st
     async with contextlib.AsyncExitStack() as stack:
         tablet: Tablet = await stack.enter_async_context(connect(served))  # type: ignore[arg-type]
         for capture, video in videos.items():
-            ack = await tablet.request(prepare_body(capture, video, duration=60, fps=10))
+            ack = await tablet.request(prepare_body(capture, video, duration=60, fps=5))
             assert ack.body["result"] == "ok", ack.raw
         for capture in CAPTURES:
             assert (await tablet.request(op("start", capture))).body["result"] == "ok"
-        with anyio.fail_after(45):
+        with anyio.fail_after(60):  # a busy machine runs the pose model slowly
             while True:
                 with anyio.move_on_after(0.3):
                     pushes.append(await tablet.recv())
