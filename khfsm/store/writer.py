@@ -93,6 +93,7 @@ class EventWriter:
         self._retry_at = 0.0
         self._outage_since: float | None = None
         self._last_error: StoreError | None = None
+        self._spool_waiters: list[tuple[str, int, Callable[[], None]]] = []
         self._stopped = False  # `run` has returned: nothing reaches the database any more
         self._closing = False  # shutting down: write whatever is pending, spooled or not
 
@@ -141,6 +142,26 @@ class EventWriter:
                 f"events {stream.durable}..{target - 1} of session {session_id} are not stored "
                 f"after {self._flush_timeout:g} s{reason}; they are kept {kept} and retried"
             )
+
+    def when_spooled(self, session_id: str, callback: Callable[[], None]) -> None:
+        """Call `callback()` in the event loop once everything submitted for `session_id` so
+        far is safe on the local disk (at once without a spool, or once the session's
+        events are refused or the spool is lost): what a lane tells its tablet then
+        survives a crash. Callbacks run in the order they were registered."""
+        stream = self._streams.get(session_id)
+        if stream is None or stream.spooled >= stream.next_seq or stream.failed is not None:
+            _call_back(callback)
+            return
+        self._spool_waiters.append((session_id, stream.next_seq, callback))
+
+    def _release_spool_waiters(self) -> None:
+        waiting, self._spool_waiters = self._spool_waiters, []
+        for session_id, target, callback in waiting:
+            stream = self._streams[session_id]
+            if stream.spooled >= target or stream.failed is not None or self._spool is None:
+                _call_back(callback)
+            else:
+                self._spool_waiters.append((session_id, target, callback))
 
     def next_seq(self, session_id: str) -> int:
         stream = self._streams.get(session_id)
@@ -202,6 +223,7 @@ class EventWriter:
                 self._refuse(batch.session_id, error)
             else:
                 stream.spooled = max(stream.spooled, batch.first_seq + len(batch.events))
+        self._release_spool_waiters()
         if self._wake is not None:
             self._wake.set()
 
@@ -215,6 +237,7 @@ class EventWriter:
         self._spool = None
         for stream in self._streams.values():
             stream.spooled = stream.next_seq
+        self._release_spool_waiters()
         if self._wake is not None:
             self._wake.set()
 
@@ -332,6 +355,7 @@ class EventWriter:
 
     def _refuse(self, session_id: str, error: StoreError) -> bool:
         self._streams[session_id].failed = error
+        self._release_spool_waiters()
         log.error(
             "events of session %s cannot be stored and are held in memory: %s", session_id, error
         )
@@ -380,6 +404,13 @@ class EventWriter:
         if self._progress is not None:
             self._progress.set()
             self._progress = None
+
+
+def _call_back(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:  # a listener's failure is never the writer's
+        log.exception("a callback waiting for the spool failed")
 
 
 def _spool_batches(spool: Spool, batches: Sequence[_SpoolBatch]) -> dict[str, StoreError]:

@@ -95,3 +95,4 @@ async def test_sigkill_during_a_database_outage_loses_no_spooled_event(
     finally:
         recorder.close()
     assert not list(served.spool.glob("*.jsonl"))
+    print(*(line for line in served.log().splitlines() if "crash recovery:" in line), sep="\n")

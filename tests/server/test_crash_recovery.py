@@ -30,7 +30,7 @@ MIN_FRAMES = 20  # each lane has assessed this many frames (4 s at 5 fps) before
 
 async def run_lanes_then_kill(served: ServedProcess, min_frames: int) -> dict[str, Any]:
     """Three lanes started over one tablet connection; SIGKILL once each has assessed
-    `min_frames` frames. What the tablet and /healthz saw before the kill."""
+    `min_frames` frames and a repetition was pushed. What the tablet and /healthz saw."""
     videos = {capture: f"video/crash_{capture}.mp4" for capture in CAPTURES}
     pushes: list[Message] = []
     async with contextlib.AsyncExitStack() as stack:
@@ -46,16 +46,20 @@ async def run_lanes_then_kill(served: ServedProcess, min_frames: int) -> dict[st
                     pushes.append(await tablet.recv())
                 _, health = await anyio.to_thread.run_sync(served.health)
                 lanes = {lane["capture_id"]: lane for lane in health["lane_list"]}
-                if all(lanes[c]["frames"] >= min_frames for c in CAPTURES):
+                # Some repetition pushed too: its push must survive the kill as well.
+                if all(lanes[c]["frames"] >= min_frames for c in CAPTURES) and any(
+                    lanes[c]["total"] for c in CAPTURES
+                ):
                     break
-        # What the tablet has been told until now must survive the kill. (The spool is
-        # fsync'd every 0.1 s: a push younger than that may be lost with its rep.)
+        # What the tablet has been told until the kill must survive it: a rep is pushed
+        # only once its events are fsync'd in the spool.
         with anyio.move_on_after(0.5):
             while True:
                 pushes.append(await tablet.recv())
         await anyio.to_thread.run_sync(served.kill)
         stack.push_async_exit(_ignore_errors)
     assert not [push for push in pushes if push.terminal], "a lane ended before the kill"
+    assert [push for push in pushes if not push.is_ack], "no repetition was pushed"
     return {"videos": videos, "lanes": lanes, "pushes": pushes}
 
 
@@ -111,5 +115,6 @@ async def test_sigkill_with_three_running_lanes_then_restart_ends_them_with_minu
     finally:
         recorder.close()
     log = served.log()
+    print(*(line for line in served.log().splitlines() if "crash recovery:" in line), sep="\n")
     assert log.count("ended at start-up with status -7 (server stopped unexpectedly)") == 3
     assert not list(served.spool.glob("*.jsonl"))

@@ -23,7 +23,7 @@ from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
 from khfsm.store import EventRecorder, open_recorder
 from khfsm.store.recovery import recover
-from khfsm.store.spool import Spool
+from khfsm.store.spool import Spool, SpoolError
 from khfsm.store.writer import EventWriter
 
 from .reference_exercise import nose_track, record_session
@@ -153,3 +153,27 @@ async def test_a_spool_that_disagrees_with_the_store_is_set_aside_not_drained(
 
     assert [path.name for path in report.set_aside] == [f"{session_id}.jsonl.refused"]
     assert recorder.events(session_id) == events
+
+
+def test_one_server_at_a_time_owns_a_spool_directory(spool: Spool) -> None:
+    with pytest.raises(SpoolError, match="another khfsm server uses the spool directory"):
+        Spool(spool.directory, "the-store").open()
+    spool.close()
+    Spool(spool.directory, "the-store").open().close()  # free again once the first closed
+
+
+async def test_what_a_lane_tells_its_tablet_waits_for_the_spool(
+    recorder: EventRecorder, spool: Spool, tmp_path: Path
+) -> None:
+    events, session_id = pushup_session(tmp_path), uuid.uuid4().hex
+    writer = EventWriter(recorder, spool=spool, max_delay_ms=10)
+    told: list[int] = []
+    writer.submit(session_id, events[:10])
+    writer.when_spooled(session_id, lambda: told.append(spool.read(session_id).next_seq))
+    assert told == []  # nothing is on the disk yet
+    async with anyio.create_task_group() as group:
+        group.start_soon(writer.run)
+        group.start_soon(writer.run_spool)
+        await writer.flush(session_id)
+        group.cancel_scope.cancel()
+    assert told == [10]  # told once all ten were in the spool file
