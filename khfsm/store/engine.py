@@ -51,7 +51,9 @@ def create_store_engine(
     busy_timeout_ms: int | None = None,
     timeouts: StoreTimeouts | None = None,
 ) -> Engine:
-    timeouts = timeouts or StoreTimeouts()
+    # Without explicit timeouts (migrations, the offline commands) no statement is cut
+    # short: a migration of a large store may rightly take minutes.
+    timeouts = timeouts or StoreTimeouts(statement_s=0)
     if busy_timeout_ms is None:
         busy_timeout_ms = timeouts.busy_ms
     parsed = parse_url(url)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from khfsm.store import StoreUnavailable, migrate, open_recorder
 from khfsm.store.engine import StoreTimeouts
@@ -97,3 +98,20 @@ async def test_opening_a_blackholed_database_fails_within_the_connect_timeout(
     proxy.blackhole()
     with anyio.fail_after(30), pytest.raises(StoreUnavailable, match="cannot reach"):
         await anyio.to_thread.run_sync(lambda: open_recorder(url, timeouts=TIMEOUTS))
+
+
+def test_the_server_store_cuts_long_statements_and_keeps_the_urls_options(
+    postgres_empty_url: str,
+) -> None:
+    migrate.upgrade(postgres_empty_url)
+    recorder = open_recorder(postgres_empty_url, timeouts=StoreTimeouts(statement_s=1.5))
+    try:
+        with recorder.engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "1500ms"
+            # The URL's own options (here the test's schema) are kept beside the timeout.
+            search_path = str(connection.exec_driver_sql("SHOW search_path").scalar())
+            assert search_path.startswith("khfsm_test_")
+            with pytest.raises(OperationalError, match="statement timeout"):
+                connection.exec_driver_sql("SELECT pg_sleep(5)")
+    finally:
+        recorder.close()
