@@ -136,6 +136,8 @@ class EventWriter:
                 await progress.wait()
         if stream.durable < target:
             reason = f": {self._last_error}" if self._last_error is not None else ""
+            if self._stopped:
+                reason = ": the event writer has stopped" + reason
             spooled = self._spool is not None and stream.spooled >= target
             kept = "in the local spool" if spooled else "in memory"
             raise StoreUnavailable(
