@@ -88,6 +88,25 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = 10.0
     webhook_max_attempts: int = 8
     webhook_max_queue: int = 1000
+    # -- durability (issue 10, i10s): the local spool and the database's timeouts --
+    spool_dir: Path | None = Field(
+        default=None,
+        description="Local spool: every event is fsync'd here before the database and drained "
+        "into it, also at the next start after a crash; default data_dir/spool.",
+    )
+    db_connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="PostgreSQL: seconds to establish a connection."
+    )
+    db_statement_timeout_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="PostgreSQL: seconds one statement may take (0: no limit). Connect plus "
+        "statement timeout is also how long the writer waits for an answer before it treats "
+        "the database as unavailable (a blackholed network).",
+    )
+    db_busy_timeout_ms: int = Field(
+        default=5000, ge=0, description="SQLite: milliseconds to wait for another writer's lock."
+    )
 
     @field_validator("allowed_schemes", mode="before")
     @classmethod
@@ -116,6 +135,10 @@ class Settings(BaseSettings):
     @property
     def resolved_media_root(self) -> Path:
         return self.media_root if self.media_root is not None else self.data_dir / "media"
+
+    @property
+    def resolved_spool_dir(self) -> Path:
+        return self.spool_dir if self.spool_dir is not None else self.data_dir / "spool"
 
 
 def config_path(config_file: str | Path | None = None) -> Path | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -88,6 +88,9 @@ class Site:
         self._writer: EventWriter | None = None
         self._pose: PoseService | None = None
         self.webhook: ResultWebhook | None = None  # with `webhook_url`: results posted on end
+        self.failure: str | None = None  # why a core task died, once one has
+        self._failure_callbacks: list[Callable[[str], None]] = []
+        self._closing = False
 
     # -- what the WebSocket adapter and /healthz read -------------------------------------------
 
@@ -117,7 +120,10 @@ class Site:
     # -- opening and closing --------------------------------------------------------------------
 
     async def __aenter__(self) -> Site:
+        from khfsm.store.engine import StoreTimeouts
         from khfsm.store.migrate import open_store_on_start
+        from khfsm.store.recovery import recover
+        from khfsm.store.spool import Spool
         from khfsm.store.urls import is_sqlite, parse_url
         from khfsm.store.writer import EventWriter
         from khfsm.vision.batching import PoseService
@@ -135,16 +141,34 @@ class Site:
         # SQLite is embedded: the site brings it to the current schema. An empty PostgreSQL
         # database gets its schema on the first start; later ones are upgraded on purpose
         # (`khfsm db upgrade`). See `khfsm.store.migrate.upgrade_on_start`.
-        recorder = await anyio.to_thread.run_sync(lambda: open_store_on_start(url))
+        timeouts = StoreTimeouts(
+            connect_s=settings.db_connect_timeout_s,
+            statement_s=settings.db_statement_timeout_s,
+            busy_ms=settings.db_busy_timeout_ms,
+        )
+        recorder = await anyio.to_thread.run_sync(lambda: open_store_on_start(url, timeouts))
         async with AsyncExitStack() as stack:
             stack.callback(recorder.close)
+            spool = Spool(settings.resolved_spool_dir, self.database)
+            await anyio.to_thread.run_sync(spool.open)
+            stack.callback(spool.close)
+            # Before any lane: what a crash left in the spool reaches the store, and the
+            # sessions it left open are ended (-7), so that no lane reuses a half state.
+            await anyio.to_thread.run_sync(
+                lambda: recover(recorder, spool, every_open_session=sqlite)
+            )
             models = await anyio.to_thread.run_sync(
                 load_pose_models,
                 settings.inference_threads,
                 settings.providers,
                 settings.models_dir,
             )
-            writer = EventWriter(recorder)
+            writer = EventWriter(
+                recorder,
+                spool=spool,
+                # SQLite answers within its busy timeout; a network database may not answer.
+                write_timeout_s=None if sqlite else timeouts.answer_s,
+            )
             pose = PoseService(
                 models,
                 max_batch=settings.max_batch,
@@ -153,9 +177,13 @@ class Site:
             )
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)  # runs before the group's exit
-            task_group.start_soon(writer.run, name="event writer")
-            task_group.start_soon(pose.run, name="pose service")
-            task_group.start_soon(self.monitor.run, name="loop monitor")
+            for name, run in (
+                ("event writer", writer.run),
+                ("event spool", writer.run_spool),
+                ("pose service", pose.run),
+                ("loop monitor", self.monitor.run),
+            ):
+                task_group.start_soon(self._core_task, name, run, name=name)
             if settings.webhook_url:
                 self.webhook = _result_webhook(settings)
                 task_group.start_soon(self.webhook.run, name="result webhook")
@@ -171,6 +199,42 @@ class Site:
             self.provider,
         )
         return self
+
+    async def _core_task(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the site's core tasks; its death is the site's failure.
+
+        Without its writer, pose service or monitor the site only looks alive: lanes would
+        be acked and never stored or assessed. So a core task that raises or returns is
+        recorded (`failure`, reported by /healthz as 503) and the callbacks registered with
+        `on_failure` are told, so that the server stops and its supervisor restarts it. The
+        other tasks carry on meanwhile: the lanes still end in order and are stored."""
+        try:
+            await run()
+        except Exception as error:
+            # An I/O error (a disk) says all in its message; anything else is a bug: trace it.
+            trace = None if isinstance(error, OSError) else error
+            self._fail(f"the {name} died: {type(error).__name__}: {error}", trace)
+            return
+        if not self._closing:
+            self._fail(f"the {name} stopped unexpectedly", None)
+
+    def _fail(self, reason: str, error: BaseException | None) -> None:
+        if self.failure is not None:
+            log.error("also: %s", reason, exc_info=error)
+            return
+        self.failure = reason
+        log.critical("%s; the server must be restarted", reason, exc_info=error)
+        for callback in self._failure_callbacks:
+            try:
+                callback(reason)
+            except Exception:
+                log.exception("a failure callback failed")
+
+    def on_failure(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(reason)` once when a core task of the site dies (see `failure`)."""
+        self._failure_callbacks.append(callback)
+        if self.failure is not None:
+            callback(self.failure)
 
     def _lane_context(
         self, task_group: TaskGroup, pose: PoseService, writer: EventWriter
@@ -209,6 +273,7 @@ class Site:
         stack, self._stack = self._stack, None
         if stack is None:
             return None
+        self._closing = True
         try:
             with anyio.CancelScope(shield=True):
                 await self.registry.shutdown(SHUTDOWN_WAIT_S)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -39,6 +40,10 @@ def serve(ctx: click.Context, **flags: object) -> None:
     /api/v1 (docs/api.md), until interrupted.
 
     On a fresh machine it starts on SQLite in the data directory with the bundled models.
+    Every event is fsync'd to a local spool (data directory/spool) before the database;
+    at start-up what a crash left there is stored and the sessions it left open are ended
+    with -7. Exits 1 when a core task (event writer, spool, pose service) dies, so that a
+    supervisor restarts it.
     """
     import uvicorn
 
@@ -77,12 +82,25 @@ def serve(ctx: click.Context, **flags: object) -> None:
     )
     click.echo(f"  store:      {redact_database_url(settings.resolved_database_url)}")
     click.echo(f"  media root: {settings.resolved_media_root}")
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        ws_ping_interval=settings.ws_ping_interval,
-        ws_ping_timeout=settings.ws_ping_interval,
-        log_config=None,  # keep our logging configuration
-        timeout_graceful_shutdown=20,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            ws_ping_interval=settings.ws_ping_interval,
+            ws_ping_timeout=settings.ws_ping_interval,
+            log_config=None,  # keep our logging configuration
+            timeout_graceful_shutdown=20,
+        )
     )
+    # A core task of the site died (khfsm.server.app.request_exit): stop like on SIGTERM.
+    app.state.exit_server = lambda: setattr(server, "should_exit", True)
+    server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's own code for "the application did not start"
+    site = getattr(app.state, "site", None)
+    failure = site.failure if site is not None else None
+    if failure:
+        # Non-zero, so that a supervisor (systemd Restart=on-failure, Docker) restarts it.
+        click.echo(f"khfsm stopped: {failure}", err=True)
+        sys.exit(1)

@@ -46,6 +46,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with Site(settings) as site:
             app.state.site = site
+            # A dead core task (see `Site.failure`): ask whoever serves the app to stop, so
+            # that the process exits non-zero and its supervisor restarts it.
+            site.on_failure(lambda reason: request_exit(app))
             yield
 
     app = FastAPI(
@@ -75,6 +78,13 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def request_exit(app: Starlette) -> None:
+    """Call the `exit_server` callback the server runner set on `app.state`, if any."""
+    exit_server = getattr(app.state, "exit_server", None)
+    if exit_server is not None:
+        exit_server()
+
+
 def site_of(app: Starlette) -> Site:
     site: Site = app.state.site
     return site
@@ -101,9 +111,11 @@ async def health(request: Request) -> JSONResponse:
         except Exception as error:  # the store's own errors say what is wrong
             store["error"] = str(error)
     store["pending_events"] = site.writer.pending_events
+    store["spool"] = site.writer.spooling
     lanes = list(site.registry.lanes.values())
+    healthy = store["reachable"] and site.failure is None
     body = {
-        "status": "ok" if store["reachable"] else "degraded",
+        "status": "failed" if site.failure else "ok" if healthy else "degraded",
         "version": khfsm.__version__,
         "lanes": site.registry.counts(),
         "lane_list": [lane_info(lane) for lane in lanes if not lane.session_over],
@@ -119,7 +131,9 @@ async def health(request: Request) -> JSONResponse:
         "media_root": str(site.media.root),
         "webhook": None if site.webhook is None else site.webhook.status(),
     }
-    return JSONResponse(body, status_code=200 if store["reachable"] else 503)
+    if site.failure:
+        body["failure"] = site.failure
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 def lane_info(lane: Lane) -> dict[str, Any]:

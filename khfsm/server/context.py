@@ -3,7 +3,7 @@ the face analyzer, the server's task group and the limiters for blocking work.""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -29,6 +29,8 @@ class EventSink(Protocol):
     def submit(self, session_id: str, events: Sequence[Event]) -> None: ...
 
     async def flush(self, session_id: str) -> None: ...
+
+    def when_spooled(self, session_id: str, callback: Callable[[], None]) -> None: ...
 
 
 class PoseEstimator(Protocol):

@@ -16,6 +16,7 @@ stop or a shutdown is under way and whether the final push has gone out. The ses
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -302,13 +303,18 @@ class Lane(ABC):
         """Store `events` and push reps. The session's `SessionEnded` is not stored here:
         `Session.end` holds it until the evidence is sealed into it."""
         ready: list[Event] = []
+        pushes: list[Push] = []
         for event in events:
             if isinstance(event, SessionEnded):
                 continue
             ready.append(event)
             if isinstance(event, RepCounted):
-                self.broadcast(self._push(event.status, event.total, event.count, event.time, ""))
+                pushes.append(self._push(event.status, event.total, event.count, event.time, ""))
         self.ctx.writer.submit(self.session_id, ready)
+        # A rep is pushed once its events are on the local disk (the writer's spool, within
+        # one tick): what the tablet was told survives a crash of the server.
+        for push in pushes:
+            self.ctx.writer.when_spooled(self.session_id, functools.partial(self.broadcast, push))
 
     def fail(self, status: EndStatus, message: str) -> None:
         """End the session (if it has not ended) with `status`."""

@@ -27,7 +27,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from khfsm.store.engine import WRITE, create_store_engine
+from khfsm.store.engine import WRITE, StoreTimeouts, create_store_engine
 from khfsm.store.recorder import StoreUnavailable
 from khfsm.store.urls import is_sqlite, parse_url, redact_database_url
 
@@ -74,13 +74,13 @@ def upgrade_on_start(url: str) -> str | None:
     return _run(url, first_start, doing="open")
 
 
-def open_store_on_start(url: str) -> SqlRecorder:
+def open_store_on_start(url: str, timeouts: StoreTimeouts | None = None) -> SqlRecorder:
     """The recorder a server opens on start, after `upgrade_on_start`; `StoreError` with
     one line saying what to do when the store is unreachable or at another revision."""
     from khfsm.store.sql import open_recorder
 
     upgrade_on_start(url)
-    return open_recorder(url)
+    return open_recorder(url, timeouts=timeouts)
 
 
 def downgrade(url: str, revision: str) -> str | None:

@@ -21,7 +21,7 @@ from khfsm.domain.codec import GENESIS_HASH, CodecError, EventRecord, chain_hash
 from khfsm.domain.events import Event, SessionPrepared
 from khfsm.domain.fold import SessionSummary, fold
 from khfsm.store import schema
-from khfsm.store.engine import DEFAULT_BUSY_TIMEOUT_MS, WRITE, create_store_engine
+from khfsm.store.engine import WRITE, StoreTimeouts, create_store_engine
 from khfsm.store.recorder import (
     EventRecorder,
     SequenceConflict,
@@ -268,7 +268,11 @@ class SqlRecorder(EventRecorder):
 
 
 def open_recorder(
-    url: str, *, upgrade: bool = False, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    url: str,
+    *,
+    upgrade: bool = False,
+    busy_timeout_ms: int | None = None,
+    timeouts: StoreTimeouts | None = None,
 ) -> SqlRecorder:
     """A recorder on the database at `url`, checked to be reachable and at the schema head.
 
@@ -279,7 +283,7 @@ def open_recorder(
 
     if upgrade:
         migrate.upgrade(url)
-    engine = create_store_engine(url, busy_timeout_ms=busy_timeout_ms)
+    engine = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, timeouts=timeouts)
     where = redact_database_url(engine.url)
     try:
         revision = migrate.current_of(engine)

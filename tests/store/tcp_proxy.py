@@ -1,7 +1,9 @@
 """A TCP forwarder that a test can switch off and on: a real database outage on demand.
 
 Stopping closes the listening socket and every forwarded connection, so clients see what
-they see when a database server goes away (resets, then refused connections).
+they see when a database server goes away (resets, then refused connections). A blackhole is
+the other kind of outage, a network that drops packets: connections stay open and new ones
+are accepted, but nothing is forwarded either way, so clients see no answer at all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._dropping = threading.Event()
 
     def start(self) -> None:
         listener = socket.socket()
@@ -44,12 +47,33 @@ class TcpProxy:
                 sock.close()
             self._sockets.clear()
 
+    def blackhole(self) -> None:
+        """Forward nothing from now on, on open and new connections alike (no reset, no
+        refusal: what a client sees behind a firewall that drops packets)."""
+        self._dropping.set()
+
+    def restore(self) -> None:
+        """End the blackhole. The connections that lost bytes in it are reset (as TCP
+        eventually does with them); new connections are forwarded again."""
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._sockets.clear()
+        self._dropping.clear()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
                 client, _ = listener.accept()
             except OSError:
                 return  # stopped
+            if self._dropping.is_set():
+                with self._lock:
+                    self._sockets.add(client)
+                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
+                continue
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
@@ -61,10 +85,16 @@ class TcpProxy:
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _swallow(client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while client.recv(65536):
+                pass
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self._dropping.is_set():
+                    sink.sendall(data)
         except OSError:
             pass
         finally:
