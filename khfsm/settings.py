@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -60,6 +60,46 @@ class Settings(BaseSettings):
         "from lost UDP packets); OPENCV_FFMPEG_CAPTURE_OPTIONS, if set, wins.",
     )
     log_level: str = "INFO"
+    # -- the tablet socket: limits and authority (issue 10, the wire; docs in
+    # khfsm/server/limits.py and khfsm/server/authority.py) --
+    max_lanes: int = Field(
+        default=64, ge=1, description="Lanes prepared or running at once on this server."
+    )
+    max_lanes_per_connection: int = Field(
+        default=16, ge=1, description="Lanes one tablet connection may have prepared or running."
+    )
+    max_duration_s: float = Field(
+        default=3600.0, gt=0, description="Longest Duration a tablet may ask."
+    )
+    max_fps: float = Field(default=30.0, gt=0, description="Highest Fps a tablet may ask.")
+    max_message_bytes: int = Field(
+        default=65536, ge=1024, description="Largest request frame answered (larger: error ack)."
+    )
+    max_outgoing_frames: int = Field(
+        default=256, ge=8, description="Replies queued for one tablet before it is read no more."
+    )
+    send_timeout_s: float = Field(
+        default=30.0, gt=0, description="A tablet that takes no frame for this long is closed."
+    )
+    tablet_token: SecretStr | None = Field(
+        default=None, description="Shared site token tablets must present (?token= or Token)."
+    )
+    tablet_allowed_origins: list[str] = Field(
+        default_factory=list, description="Browser Origins allowed on the socket; empty: any."
+    )
+    lane_ownership: bool = Field(
+        default=False, description="Only the connection that prepared a lane may start/stop it."
+    )
+    shutdown_drain_s: float = Field(
+        default=15.0, gt=0, description="On SIGTERM, how long lanes get to end and push."
+    )
+
+    @field_validator("tablet_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("allowed_schemes", mode="before")
     @classmethod

@@ -38,8 +38,6 @@ def serve(ctx: click.Context, **flags: object) -> None:
 
     On a fresh machine it starts on SQLite in the data directory with the bundled models.
     """
-    import uvicorn
-
     try:
         settings = load_settings(ctx.obj.get("config_file") if ctx.obj else None, **flags)
     except Exception as error:  # pydantic or the config file: say which setting is wrong
@@ -53,20 +51,14 @@ def serve(ctx: click.Context, **flags: object) -> None:
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
 
-    from khfsm.server.app import create_app
+    from khfsm.server.app import create_app, uvicorn_server
+    from khfsm.server.redaction import install_log_redaction
     from khfsm.store.urls import redact_database_url
 
+    install_log_redaction()
     app = create_app(settings)
     click.echo(f"khfsm serving tablets on ws://{settings.host}:{settings.port}/ (any path)")
     click.echo(f"  health:     http://{settings.host}:{settings.port}/healthz")
     click.echo(f"  store:      {redact_database_url(settings.resolved_database_url)}")
     click.echo(f"  media root: {settings.resolved_media_root}")
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        ws_ping_interval=settings.ws_ping_interval,
-        ws_ping_timeout=settings.ws_ping_interval,
-        log_config=None,  # keep our logging configuration
-        timeout_graceful_shutdown=20,
-    )
+    uvicorn_server(app, settings).run()

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 LaneKey = tuple[str, int]  # (task, capture id): see `khfsm.server.lanes`
 STOP_ACK_WAIT_S = 3.0  # a stop is answered once the lane has finished, or after this long
-SHUTDOWN_MESSAGE = "the server shut down during the test"
+SHUTDOWN_MESSAGE = EndStatus.SERVER_SHUTDOWN.message
 INTERNAL_ERROR_MESSAGE = "internal error in the server; see the server log"
 
 
@@ -63,7 +63,7 @@ class Reply(Protocol):
 class Phase(StrEnum):
     ACTIVE = "active"  # prepared or running, as the session's state says
     STOPPING = "stopping"  # the operator asked to stop: the work is being interrupted
-    ABORTING = "aborting"  # the server is shutting down: the session ends with −5
+    ABORTING = "aborting"  # the server is shutting down: the session ends with −6
     FINISHING = "finishing"  # the session has ended: evidence and events being sealed
     FINISHED = "finished"  # the final push has been sent
 
@@ -227,7 +227,7 @@ class Lane(ABC):
         reply()
 
     def abort(self) -> None:
-        """End the session with status −5: the server is shutting down."""
+        """End the session with status −6: the server is shutting down."""
         self._interrupt(Phase.ABORTING)
 
     def _interrupt(self, phase: Phase) -> bool:
@@ -323,7 +323,7 @@ class Lane(ABC):
         if self.session_over:
             return
         if self.phase is Phase.ABORTING:
-            self.fail(EndStatus.INTERNAL_ERROR, SHUTDOWN_MESSAGE)
+            self.fail(EndStatus.SERVER_SHUTDOWN, SHUTDOWN_MESSAGE)
         else:
             self.apply(self.session.request_stop(StopRequested(frame=self.session.progress.frames)))
 
