@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     tablet_token: SecretStr | None = Field(
         default=None, description="Shared site token tablets must present (?token= or Token)."
     )
+    operator_token: SecretStr | None = Field(
+        default=None, description="Token of the site operator: may start/stop any lane."
+    )
     tablet_allowed_origins: list[str] = Field(
         default_factory=list, description="Browser Origins allowed on the socket; empty: any."
     )

@@ -11,16 +11,19 @@ drive any lane (put the server on the exam site's own network). A site can narro
   connection whose Origin is not in it is refused at the handshake (HTTP 403), so a web
   page elsewhere cannot drive the lanes through a browser on the exam network. Clients that
   send no Origin (the tablets' native apps) are not affected.
-* ``lane_ownership``: only the connection that prepared a lane may start or stop it. A
-  connection that presented the site token (when one is set) acts as the site's operator
-  and may start or stop any lane, and so may a reconnected tablet that presents it; the
-  in-process API (`khfsm.Site`) is the operator too. Status may be asked by anyone.
+* ``lane_ownership``: only the connection that prepared a lane may start or stop it, or
+  the site's operator: a connection that presented ``operator_token`` (the same two ways;
+  it also passes the tablet token check) and the in-process API (`khfsm.Site`). Status may
+  be asked by anyone. A tablet that reconnects is a new connection: it sees its lane's
+  status, but stopping it takes the operator (the lane still ends at its Duration).
 """
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+
+from pydantic import SecretStr
 
 from khfsm.server.protocol import RequestError
 from khfsm.settings import Settings
@@ -34,16 +37,23 @@ class Caller:
     operator: bool = False
 
 
-def token_matches(presented: object, settings: Settings) -> bool:
-    secret = settings.tablet_token
+def _matches(presented: object, secret: SecretStr | None) -> bool:
     if secret is None or not isinstance(presented, str):
         return False
-    return hmac.compare_digest(presented.encode("utf-8", "replace"), _secret_bytes(settings))
+    expected = secret.get_secret_value().encode("utf-8")
+    return hmac.compare_digest(presented.encode("utf-8", "replace"), expected)
 
 
-def _secret_bytes(settings: Settings) -> bytes:
-    secret = settings.tablet_token
-    return b"" if secret is None else secret.get_secret_value().encode("utf-8")
+def is_operator(presented: object, settings: Settings) -> bool:
+    """`presented` is the operator token (none is set: nobody is, over the socket)."""
+    return _matches(presented, settings.operator_token)
+
+
+def may_connect(presented: object, settings: Settings) -> bool:
+    """`presented` lets a tablet use the socket (always, when no tablet token is set)."""
+    if settings.tablet_token is None:
+        return True
+    return _matches(presented, settings.tablet_token) or is_operator(presented, settings)
 
 
 def origin_allowed(origin: str | None, settings: Settings) -> bool:

@@ -32,7 +32,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from khfsm.domain.errors import DomainError
 from khfsm.server import limits, protocol
-from khfsm.server.authority import TOKEN_REQUIRED, Caller, origin_allowed, token_matches
+from khfsm.server.authority import (
+    TOKEN_REQUIRED,
+    Caller,
+    is_operator,
+    may_connect,
+    origin_allowed,
+)
 from khfsm.server.drain import OpenConnections
 from khfsm.server.lane import Reply
 from khfsm.server.lanes import LaneRegistry
@@ -89,8 +95,9 @@ class TabletConnection:
         self.subscriber = Subscriber(self.id, self.outbox)
         client = websocket.client
         self.peer = f"{client.host}:{client.port}" if client else "unknown"
-        # With a site token set, a connection that presented it is the site's operator.
-        self.operator = token_matches(websocket.query_params.get("token"), self.settings)
+        token = websocket.query_params.get("token")
+        self.admitted = may_connect(token, self.settings)  # tablet_token (if one is set)
+        self.operator = is_operator(token, self.settings)  # operator_token: any lane
 
     @property
     def caller(self) -> Caller:
@@ -190,11 +197,13 @@ class TabletConnection:
 
     async def _handle_request(self, incoming: Incoming) -> None:
         capture_id, task, op = incoming.echo()
-        if self.settings.tablet_token is not None and not self.operator:
-            if not token_matches(incoming.data.get("Token"), self.settings):
-                self._reply_error(incoming.framing, capture_id, task, op, TOKEN_REQUIRED)
-                return
-            self.operator = True  # the rest of this connection is authenticated
+        presented = incoming.data.get("Token")
+        if presented is not None:  # a Token field authenticates the rest of the connection
+            self.admitted = self.admitted or may_connect(presented, self.settings)
+            self.operator = self.operator or is_operator(presented, self.settings)
+        if not self.admitted:
+            self._reply_error(incoming.framing, capture_id, task, op, TOKEN_REQUIRED)
+            return
         try:
             request = protocol.parse_request(incoming, self.registry.kind)
         except RequestError as error:

@@ -65,6 +65,12 @@ class MediaRoot:
         if "\x00" in text:
             raise PathRefused(f"{field} contains a NUL character")
         _check_length(text, field)
+        if "://" in text or redaction.redact(text) != text:
+            # A URL or a credential here would become a file name, stored and logged as is.
+            raise PathRefused(
+                f"{field} {_shown(text)} is a URL or holds a credential; name a plain file "
+                f"under the media root {self.root}"
+            )
         pure = PurePosixPath(text)
         if ".." in pure.parts:
             raise PathRefused(

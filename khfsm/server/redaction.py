@@ -116,9 +116,14 @@ def _has_surrogate(text: str) -> bool:
 class RedactingFilter(logging.Filter):
     """Masks credentials in every record a handler writes (its message and traceback): the
     last line of defence for text this server did not write itself, such as uvicorn's
-    access line with the socket URL's ``?token=``."""
+    access line with the socket URL's ``?token=``.
+
+    The WebSocket library's frame dumps (DEBUG ``< TEXT '...'``) are dropped: they show
+    raw requests cut in the middle, where a credential can no longer be recognised."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG and _is_frame_dump(record):
+            return False
         message = record.getMessage()
         masked = redact(message)
         if masked != message:
@@ -126,6 +131,12 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
+
+
+def _is_frame_dump(record: logging.LogRecord) -> bool:
+    name = record.name
+    from_socket = name.startswith(("websockets", "uvicorn"))
+    return from_socket and isinstance(record.msg, str) and record.msg.startswith(("< ", "> "))
 
 
 def install_log_redaction(logger: logging.Logger | None = None) -> None:
