@@ -91,15 +91,15 @@ def running_server(root: Path, videos: Path, **overrides: Any) -> Iterator[Runni
     media = root / "media"
     media.mkdir()
     shutil.copyfile(videos / CLIP, media / "clip.mp4")
-    settings = Settings(
-        data_dir=root,
-        media_root=media,
-        camera_grace_s=CAMERA_GRACE_S,
-        host="127.0.0.1",
-        port=free_port(),
-        max_wait_ms=5.0,
-        **overrides,
-    )
+    fields: dict[str, Any] = {
+        "data_dir": root,
+        "media_root": media,
+        "camera_grace_s": CAMERA_GRACE_S,
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "max_wait_ms": 5.0,
+    }
+    settings = Settings(**{**fields, **overrides})
     app = create_app(settings)
     uv = uvicorn_server(app, settings, lifespan="on")
     thread = threading.Thread(target=uv.run, name="khfsm-test-server", daemon=True)
