@@ -35,7 +35,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from khfsm.errors import KhfsmError
 from khfsm.server.push import Push
-from khfsm.server.redaction import redact, redact_value, shorten
+from khfsm.server.redaction import redact, redact_value, scrub_surrogates, shorten
 
 # Hard bounds of the wire; each site narrows them in its settings (`khfsm.server.limits`).
 MAX_DURATION_S = 4 * 3600.0
@@ -336,7 +336,8 @@ def ack(op: Any, task: Any, capture_id: Any, error: str = "", **extra: Any) -> d
 
 def encode_ack(body: Mapping[str, Any], framing: Framing) -> str:
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return framing.wrap(text)
+    # A lone surrogate that slipped into a message would make the frame unsendable.
+    return framing.wrap(scrub_surrogates(text))
 
 
 def push(
