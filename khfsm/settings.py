@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -87,7 +88,7 @@ class Settings(BaseSettings):
     operator_token: SecretStr | None = Field(
         default=None, description="Token of the site operator: may start/stop any lane."
     )
-    tablet_allowed_origins: list[str] = Field(
+    tablet_allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Browser Origins allowed on the socket; empty: any."
     )
     lane_ownership: bool = Field(

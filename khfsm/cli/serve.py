@@ -37,6 +37,14 @@ def serve(ctx: click.Context, **flags: object) -> None:
     """Run the tablet WebSocket server (any path) with /healthz, until interrupted.
 
     On a fresh machine it starts on SQLite in the data directory with the bundled models.
+
+    \b
+    The tablet socket's limits and authority are settings (config file or KHFSM_*):
+      max_lanes (64), max_lanes_per_connection (16), max_duration_s (3600), max_fps (30),
+      max_message_bytes (65536), max_outgoing_frames (256), send_timeout_s (30);
+      tablet_token, operator_token, tablet_allowed_origins, lane_ownership (all off);
+      shutdown_drain_s (15): on SIGTERM running tests end with -6 and the tablets are told
+      before their connections close.
     """
     try:
         settings = load_settings(ctx.obj.get("config_file") if ctx.obj else None, **flags)

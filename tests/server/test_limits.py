@@ -191,3 +191,13 @@ async def test_an_origin_not_allowed_is_refused_at_the_handshake(limited: Runnin
     async with tablet_of(limited, origin="https://exam.example") as tablet:
         ack = await tablet.request(op("status", 7))
         assert "has no session" in ack.body["error"]
+
+
+def test_origins_and_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from khfsm.settings import load_settings
+
+    monkeypatch.setenv("KHFSM_TABLET_ALLOWED_ORIGINS", "https://a.example, https://b.example/")
+    monkeypatch.setenv("KHFSM_TABLET_TOKEN", "Tk9secret")
+    settings = load_settings()
+    assert settings.tablet_allowed_origins == ["https://a.example", "https://b.example"]
+    assert settings.tablet_token is not None and "Tk9secret" not in repr(settings)
