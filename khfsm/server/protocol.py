@@ -119,7 +119,7 @@ def split_frame(text: str) -> Incoming:
     return Incoming(framing, data)
 
 
-class _NotFinite(ValueError):
+class _NotFinite(KhfsmError, ValueError):
     pass
 
 
