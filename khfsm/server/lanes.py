@@ -35,6 +35,8 @@ from khfsm.server.context import LaneContext
 from khfsm.server.lane import Lane, LaneKey, Listener, Phase, Reply, lane_name
 from khfsm.server.protocol import Request, RequestError
 
+KEPT_ENDED = 1024  # ended lanes remembered for `status`; the oldest are forgotten first
+
 
 class Recordings(Protocol):
     """What a prepare may ask of the other lanes."""
@@ -81,8 +83,27 @@ class LaneRegistry:
             raise RequestError(f"unknown Task {task!r}; this server knows: {known}")
         return kind
 
-    def _lock(self, key: LaneKey) -> anyio.Lock:
-        return self._locks.setdefault(key, anyio.Lock())
+    def _lock(self, key: LaneKey, *, create: bool = False) -> anyio.Lock:
+        """The key's lock. Only a prepare keeps one: a request for a key with no lane gets a
+        throwaway lock, so requests naming millions of lanes leave nothing behind."""
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = anyio.Lock()
+            if create:
+                self._locks[key] = lock
+        return lock
+
+    def _forget_ended(self) -> None:
+        """Keep at most `KEPT_ENDED` ended lanes (for `status` after a reconnect): a client
+        preparing and stopping lane after lane must not grow the registry without end."""
+        ended = [key for key, lane in self.lanes.items() if lane.phase is Phase.FINISHED]
+        for key in ended[: max(0, len(ended) - KEPT_ENDED)]:
+            lock = self._locks.get(key)
+            if lock is not None and lock.locked():
+                continue
+            del self.lanes[key]
+            self._owners.pop(key, None)
+            self._locks.pop(key, None)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -105,7 +126,7 @@ class LaneRegistry:
         settings = self.ctx.settings
         limits.check_request(request, settings)
         key = (request.Task, request.CaptureID)
-        async with self._lock(key):
+        async with self._lock(key, create=True):
             lane = self.lanes.get(key)
             if lane is not None and not lane.session_over:
                 raise RequestError(refusal(Trigger.PREPARE, lane.session.state, lane_name(*key)))
@@ -118,6 +139,7 @@ class LaneRegistry:
                 raise RequestError("the server is shutting down; prepare the test again later")
             if listener is not None:
                 new.subscribe(listener)
+            self._forget_ended()
             self.lanes[key] = new
             self._owners[key] = None if caller is None else caller.connection
             self.ctx.task_group.start_soon(new.run, name=f"lane {key[0]}/{key[1]}")

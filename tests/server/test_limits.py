@@ -201,3 +201,15 @@ def test_origins_and_token_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     settings = load_settings()
     assert settings.tablet_allowed_origins == ["https://a.example", "https://b.example"]
     assert settings.tablet_token is not None and "Tk9secret" not in repr(settings)
+
+
+@pytest.mark.anyio
+async def test_requests_naming_many_lanes_leave_nothing_behind(limited: RunningServer) -> None:
+    registry = limited.app.state.site.registry
+    before = (len(registry.lanes), len(registry._locks))
+    async with tablet_of(limited) as tablet:
+        for capture_id in range(100_000, 102_000):
+            await tablet.send(op("stop" if capture_id % 2 else "status", capture_id))
+        for _ in range(2000):
+            assert (await tablet.ack()).body["result"] == "error"
+    assert (len(registry.lanes), len(registry._locks)) == before
