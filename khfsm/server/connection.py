@@ -218,7 +218,12 @@ class TabletConnection:
                 return
             replied = True
             if error:
-                log.info("tablet %d: refused %s: %s", self.id, op, redact(error))
+                log.info(
+                    "tablet %d: refused %s: %s",
+                    self.id,
+                    request.Op.value,
+                    shorten(redact(error), 300),
+                )
             body = protocol.ack(op, request.Task, request.CaptureID, error, **extra)
             self.outbox.put(protocol.encode_ack(body, incoming.framing))
 

@@ -119,4 +119,11 @@ async def test_sigterm_delivers_every_terminal_push_before_closing(served: Serve
             assert isinstance(ended, SessionEnded) and ended.status == -6, ended
     finally:
         recorder.close()
+    for terminal in terminals.values():  # the -6 ending replays like any other
+        verify = await anyio.run_process(
+            [str(Path(sys.executable).with_name("khfsm")), "verify", terminal.body["session"],
+             "--database-url", f"sqlite:///{served.data / 'khfsm.sqlite'}"],
+            check=False,
+        )  # fmt: skip
+        assert verify.returncode == 0, (verify.stdout + verify.stderr).decode()
     assert "Traceback" not in served.log
