@@ -122,3 +122,38 @@ async def test_no_secret_in_log_store_or_reply(
         assert secret not in log_text, secret
         assert secret not in stored, secret
     assert "secret123" not in stored and "secret123" not in log_text
+
+
+def test_the_log_filter_masks_messages_tracebacks_and_drops_frame_dumps() -> None:
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    logger = logging.getLogger("khfsm.test.redaction")
+    handler = Keep()
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    install_log_redaction(logger)
+    uvicorn_level = logging.getLogger("uvicorn.error").level
+    try:
+        # uvicorn's access line for a tablet that put the site token in the socket URL
+        logger.info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5", "/?token=Sx7secret")
+        try:
+            raise ValueError("cannot open rtsp://admin:Sx1secret@cam/x")
+        except ValueError:
+            logger.exception("camera failed")
+        frame_dump = logging.getLogger("uvicorn.error")
+        frame_dump.addHandler(handler)
+        install_log_redaction(frame_dump)
+        frame_dump.setLevel(logging.DEBUG)
+        frame_dump.debug("< TEXT '%s' [%d bytes]", '{"CapturePath":"rtsp://a:Sx2se...', 99)
+    finally:
+        logger.removeHandler(handler)
+        logging.getLogger("uvicorn.error").removeHandler(handler)
+        logging.getLogger("uvicorn.error").setLevel(uvicorn_level)
+    text = "\n".join(records)
+    assert "token=***" in text and "rtsp://admin:***@cam/x" in text
+    assert "Sx7secret" not in text and "Sx1secret" not in text and "Sx2se" not in text
