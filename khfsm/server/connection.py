@@ -60,7 +60,6 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # the server is shutting down
     POLICY_VIOLATION = 1008  # an Origin the site does not allow
-    TRY_AGAIN_LATER = 1013  # the tablet read nothing for send_timeout_s
 
 
 @dataclass(eq=False)

@@ -108,8 +108,12 @@ def split_frame(text: str) -> Incoming:
             f"the frame is not JSON ({error.msg if hasattr(error, 'msg') else 'nested too deep'}); "
             f'send one JSON object such as {{"Task":"pushup","Op":"status","CaptureID":2}}',
         ) from None
-    except ValueError as error:  # e.g. an integer of more than 4300 digits
-        raise FrameError(framing, f"the frame holds an unreadable number ({error})") from None
+    except ValueError:  # an integer of more than 4300 digits (Python's own limit)
+        raise FrameError(
+            framing,
+            "the frame holds an unreadable number (thousands of digits); send a lane's "
+            "usual numbers",
+        ) from None
     if not isinstance(data, dict):
         raise FrameError(framing, f"expected a JSON object, got {type(data).__name__}")
     problem = _shape_problem(data)
