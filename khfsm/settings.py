@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     lane_ownership: bool = Field(
         default=False, description="Only the connection that prepared a lane may start/stop it."
     )
+    prepared_timeout_s: float = Field(
+        default=900.0, gt=0, description="A lane prepared and not started ends after this long."
+    )
     shutdown_drain_s: float = Field(
         default=15.0, gt=0, description="On SIGTERM, how long lanes get to end and push."
     )

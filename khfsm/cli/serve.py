@@ -41,7 +41,8 @@ def serve(ctx: click.Context, **flags: object) -> None:
     \b
     The tablet socket's limits and authority are settings (config file or KHFSM_*):
       max_lanes (64), max_lanes_per_connection (16), max_duration_s (3600), max_fps (30),
-      max_message_bytes (65536), max_outgoing_frames (256), send_timeout_s (30);
+      max_message_bytes (65536), max_outgoing_frames (256), send_timeout_s (30),
+      prepared_timeout_s (900);
       tablet_token, operator_token, tablet_allowed_origins, lane_ownership (all off);
       shutdown_drain_s (15): on SIGTERM running tests end with -6 and the tablets are told
       before their connections close.

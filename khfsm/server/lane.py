@@ -329,9 +329,22 @@ class Lane(ABC):
 
     # -- the template -----------------------------------------------------------------------
 
+    async def _wait_for_start(self) -> None:
+        """Until started or stopped; a session prepared and never started ends (as stopped)
+        after `prepared_timeout_s`, so abandoned prepares do not hold the site's lanes."""
+        limit = self.ctx.settings.prepared_timeout_s
+        with anyio.move_on_after(limit) as waiting:
+            await self._wake.wait()
+        if waiting.cancelled_caught and self._interrupt(Phase.STOPPING):
+            log.info(
+                "%s: not started within %g s (setting prepared_timeout_s); it ends as stopped",
+                self.label,
+                limit,
+            )
+
     async def run(self) -> None:
         try:
-            await self._wake.wait()
+            await self._wait_for_start()
             if self.session.state is State.RUNNING and self.phase is Phase.ACTIVE:
                 with anyio.CancelScope() as self._work_scope:
                     await self.work()

@@ -13,6 +13,8 @@ an error acknowledgement that names the limit and the setting that raises it:
 * ``max_outgoing_frames`` (256): replies queued for one tablet before the server stops
   reading its requests (progress pushes beyond 32 are dropped oldest first, see
   `khfsm.server.outbox`); no reply is larger than a few KiB (echoes are shortened);
+* ``prepared_timeout_s`` (900): a lane prepared and never started ends (as stopped, −1)
+  after this long, so prepares abandoned by vanished tablets do not hold ``max_lanes``;
 * ``send_timeout_s`` (30): a tablet that takes no frame for this long is disconnected
   (its lanes keep running), so a client that never reads holds a bounded amount of memory.
 """

@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import websockets
 
 from tests.server.conftest import (
     RunningServer,
     Tablet,
+    connect,
     op,
     prepare_body,
     running_server,
@@ -213,3 +215,30 @@ async def test_requests_naming_many_lanes_leave_nothing_behind(limited: RunningS
         for _ in range(2000):
             assert (await tablet.ack()).body["result"] == "error"
     assert (len(registry.lanes), len(registry._locks)) == before
+
+
+@pytest.mark.anyio
+async def test_a_lane_prepared_and_never_started_ends_and_frees_its_place(
+    tmp_path: Path, videos: Path
+) -> None:
+    with running_server(tmp_path, videos, prepared_timeout_s=1.0, max_lanes=1) as server:
+        async with connect(server) as tablet:
+            ack = await tablet.request(prepare_body(21, video_name("abandoned"), 30, 10))
+            assert ack.body["result"] == "ok", ack.body
+        # the tablet has gone; the prepare it left ends on its own
+        async with connect(server) as tablet:
+            terminal = None
+            with anyio.fail_after(30):
+                while terminal is None:
+                    await tablet.send(op("status", 21))
+                    with anyio.move_on_after(0.5):
+                        while terminal is None:
+                            message = await tablet.recv()
+                            terminal = message if message.terminal else None
+            assert terminal.body["status"] == [-1]
+            await tablet.send(prepare_body(22, video_name("next"), 30, 10))
+            while not ((ack := await tablet.recv()).is_ack and ack.body["op"] == "prepare"):
+                pass  # the status replies and pushes sent meanwhile
+            assert ack.body["result"] == "ok", ack.body  # its place (max_lanes=1) is free
+            await tablet.send(op("stop", 22))
+            await tablet.until_terminal()
