@@ -187,14 +187,18 @@ class TabletConnection:
             self._internal_error(Framing(), None, None, None, text)
             return
         capture_id, task, op = incoming.echo()
+        answered: list[bool] = []  # the request's one ack has gone out
         try:
-            await self._handle_request(incoming)
+            await self._handle_request(incoming, answered)
         except Exception:
+            if answered:  # acked already: only the log hears of it
+                log.exception("tablet %d: internal error after answering", self.id)
+                return
             # Never a traceback to the tablet: a plain error ack that still says which lane,
             # the log the details (credentials masked).
             self._internal_error(incoming.framing, capture_id, task, op, text)
 
-    async def _handle_request(self, incoming: Incoming) -> None:
+    async def _handle_request(self, incoming: Incoming, answered: list[bool]) -> None:
         capture_id, task, op = incoming.echo()
         presented = incoming.data.get("Token")
         if presented is not None:  # a Token field authenticates the rest of the connection
@@ -209,13 +213,11 @@ class TabletConnection:
             self._reply_error(incoming.framing, capture_id, task, op, str(error))
             return
         self.subscriber.framing = incoming.framing
-        replied = False
 
         def reply(error: str = "", **extra: Any) -> None:
-            nonlocal replied
-            if replied:
+            if answered:
                 return
-            replied = True
+            answered.append(True)
             if error:
                 log.info(
                     "tablet %d: refused %s: %s",
