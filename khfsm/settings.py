@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -107,6 +108,52 @@ class Settings(BaseSettings):
     db_busy_timeout_ms: int = Field(
         default=5000, ge=0, description="SQLite: milliseconds to wait for another writer's lock."
     )
+    # -- the tablet socket: limits and authority (issue 10, the wire; docs in
+    # khfsm/server/limits.py and khfsm/server/authority.py) --
+    max_lanes: int = Field(
+        default=64, ge=1, description="Lanes prepared or running at once on this server."
+    )
+    max_lanes_per_connection: int = Field(
+        default=16, ge=1, description="Lanes one tablet connection may have prepared or running."
+    )
+    max_duration_s: float = Field(
+        default=3600.0, gt=0, description="Longest Duration a tablet may ask."
+    )
+    max_fps: float = Field(default=30.0, gt=0, description="Highest Fps a tablet may ask.")
+    max_message_bytes: int = Field(
+        default=65536, ge=1024, description="Largest request frame answered (larger: error ack)."
+    )
+    max_outgoing_frames: int = Field(
+        default=256, ge=8, description="Replies queued for one tablet before it is read no more."
+    )
+    send_timeout_s: float = Field(
+        default=30.0, gt=0, description="A tablet that takes no frame for this long is closed."
+    )
+    tablet_token: SecretStr | None = Field(
+        default=None, description="Shared site token tablets must present (?token= or Token)."
+    )
+    operator_token: SecretStr | None = Field(
+        default=None, description="Token of the site operator: may start/stop any lane."
+    )
+    tablet_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Browser Origins allowed on the socket; empty: any."
+    )
+    lane_ownership: bool = Field(
+        default=False, description="Only the connection that prepared a lane may start/stop it."
+    )
+    prepared_timeout_s: float = Field(
+        default=900.0, gt=0, description="A lane prepared and not started ends after this long."
+    )
+    shutdown_drain_s: float = Field(
+        default=15.0, gt=0, description="On SIGTERM, how long lanes get to end and push."
+    )
+
+    @field_validator("tablet_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("allowed_schemes", mode="before")
     @classmethod

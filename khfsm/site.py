@@ -12,7 +12,8 @@
 `khfsm serve` is this API behind a WebSocket adapter (`khfsm.server.app`): the lanes, the
 store, the pose service and the recording are the same objects either way. A `Site` owns
 one task group; open it with `async with` in the task that uses it. Leaving the block ends
-every unfinished lane with status −5 and makes its events durable first.
+every unfinished lane with status −6 (server shutting down) and makes its events durable
+first.
 
 Every refusal (a lane that is already running, a path outside the media root, a camera that
 does not answer) raises `RequestError` whose message says what to fix.

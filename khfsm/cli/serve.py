@@ -44,9 +44,16 @@ def serve(ctx: click.Context, **flags: object) -> None:
     at start-up what a crash left there is stored and the sessions it left open are ended
     with -7. Exits 1 when a core task (event writer, spool, pose service) dies, so that a
     supervisor restarts it.
-    """
-    import uvicorn
 
+    \b
+    The tablet socket's limits and authority are settings (config file or KHFSM_*):
+      max_lanes (64), max_lanes_per_connection (16), max_duration_s (3600), max_fps (30),
+      max_message_bytes (65536), max_outgoing_frames (256), send_timeout_s (30),
+      prepared_timeout_s (900);
+      tablet_token, operator_token, tablet_allowed_origins, lane_ownership (all off);
+      shutdown_drain_s (15): on SIGTERM running tests end with -6 and the tablets are told
+      before their connections close.
+    """
     try:
         settings = load_settings(ctx.obj.get("config_file") if ctx.obj else None, **flags)
     except Exception as error:  # pydantic or the config file: say which setting is wrong
@@ -61,11 +68,13 @@ def serve(ctx: click.Context, **flags: object) -> None:
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
 
-    from khfsm.server.app import create_app
+    from khfsm.server.app import create_app, uvicorn_server
+    from khfsm.server.redaction import install_log_redaction
     from khfsm.store import StoreError
     from khfsm.store.migrate import open_store_on_start
     from khfsm.store.urls import redact_database_url
 
+    install_log_redaction()
     # The store is checked (and on a first start given its schema) before the web server
     # runs: a store that cannot be used is one line naming the fix, not a startup traceback.
     try:
@@ -82,17 +91,7 @@ def serve(ctx: click.Context, **flags: object) -> None:
     )
     click.echo(f"  store:      {redact_database_url(settings.resolved_database_url)}")
     click.echo(f"  media root: {settings.resolved_media_root}")
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            ws_ping_interval=settings.ws_ping_interval,
-            ws_ping_timeout=settings.ws_ping_interval,
-            log_config=None,  # keep our logging configuration
-            timeout_graceful_shutdown=20,
-        )
-    )
+    server = uvicorn_server(app, settings)
     # A core task of the site died (khfsm.server.app.request_exit): stop like on SIGTERM.
     app.state.exit_server = lambda: setattr(server, "should_exit", True)
     server.run()

@@ -5,7 +5,8 @@ A FastAPI app (a Starlette subclass) over `khfsm.site.Site`: the lifespan opens 
 (store, models, the event writer, the batching pose service, the event-loop monitor, and
 later every lane, in one task group); each WebSocket connection drives the site's lanes
 through the tablet protocol; the API's routers (`khfsm.api`) read the same site's store. On
-shutdown running lanes end with status −5 ("the server shut down during the test"), their
+shutdown (`serve`, `khfsm.server.drain`) running lanes end with status −6 ("server shutting
+down") and their terminal pushes reach the tablets before the connections close; their
 events are made durable, then the group is cancelled.
 
 Route order matters only among WebSocket routes: the tablets' catch-all is added last, so
@@ -30,7 +31,9 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 import khfsm
+from khfsm.server import limits
 from khfsm.server.connection import TabletConnection
+from khfsm.server.drain import GracefulServer, OpenConnections, drain
 from khfsm.server.lane import Lane
 from khfsm.settings import Settings
 from khfsm.site import Site
@@ -75,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_pages(app)
     # Last: the tablets' configured path is unknown, so any path not taken above is theirs.
     app.router.routes.append(WebSocketRoute("/{path:path}", tablet))
+    app.state.connections = OpenConnections()
     return app
 
 
@@ -85,13 +89,39 @@ def request_exit(app: Starlette) -> None:
         exit_server()
 
 
+def uvicorn_server(app: Starlette, settings: Settings, **options: Any) -> GracefulServer:
+    """The uvicorn server `khfsm serve` runs (tests run the same): the socket's size limit
+    and ping from `settings`, and the orderly SIGTERM of `khfsm.server.drain`."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_interval,
+        ws_max_size=limits.ws_max_size(settings),
+        log_config=None,  # keep our logging configuration
+        timeout_graceful_shutdown=20,
+        **options,
+    )
+
+    async def before_close() -> None:
+        site = getattr(app.state, "site", None)
+        if site is not None:
+            await drain(site.registry.shutdown, app.state.connections, settings.shutdown_drain_s)
+
+    return GracefulServer(config, before_close)
+
+
 def site_of(app: Starlette) -> Site:
     site: Site = app.state.site
     return site
 
 
 async def tablet(websocket: WebSocket) -> None:
-    await TabletConnection(websocket, site_of(websocket.app).registry).serve()
+    app = websocket.app
+    await TabletConnection(websocket, site_of(app).registry, app.state.connections).serve()
 
 
 async def health(request: Request) -> JSONResponse:

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 LaneKey = tuple[str, int]  # (task, capture id): see `khfsm.server.lanes`
 STOP_ACK_WAIT_S = 3.0  # a stop is answered once the lane has finished, or after this long
-SHUTDOWN_MESSAGE = "the server shut down during the test"
+SHUTDOWN_MESSAGE = EndStatus.SERVER_SHUTDOWN.message
 INTERNAL_ERROR_MESSAGE = "internal error in the server; see the server log"
 
 
@@ -64,7 +64,7 @@ class Reply(Protocol):
 class Phase(StrEnum):
     ACTIVE = "active"  # prepared or running, as the session's state says
     STOPPING = "stopping"  # the operator asked to stop: the work is being interrupted
-    ABORTING = "aborting"  # the server is shutting down: the session ends with −5
+    ABORTING = "aborting"  # the server is shutting down: the session ends with −6
     FINISHING = "finishing"  # the session has ended: evidence and events being sealed
     FINISHED = "finished"  # the final push has been sent
 
@@ -228,7 +228,7 @@ class Lane(ABC):
         reply()
 
     def abort(self) -> None:
-        """End the session with status −5: the server is shutting down."""
+        """End the session with status −6: the server is shutting down."""
         self._interrupt(Phase.ABORTING)
 
     def _interrupt(self, phase: Phase) -> bool:
@@ -329,15 +329,28 @@ class Lane(ABC):
         if self.session_over:
             return
         if self.phase is Phase.ABORTING:
-            self.fail(EndStatus.INTERNAL_ERROR, SHUTDOWN_MESSAGE)
+            self.fail(EndStatus.SERVER_SHUTDOWN, SHUTDOWN_MESSAGE)
         else:
             self.apply(self.session.request_stop(StopRequested(frame=self.session.progress.frames)))
 
     # -- the template -----------------------------------------------------------------------
 
+    async def _wait_for_start(self) -> None:
+        """Until started or stopped; a session prepared and never started ends (as stopped)
+        after `prepared_timeout_s`, so abandoned prepares do not hold the site's lanes."""
+        limit = self.ctx.settings.prepared_timeout_s
+        with anyio.move_on_after(limit) as waiting:
+            await self._wake.wait()
+        if waiting.cancelled_caught and self._interrupt(Phase.STOPPING):
+            log.info(
+                "%s: not started within %g s (setting prepared_timeout_s); it ends as stopped",
+                self.label,
+                limit,
+            )
+
     async def run(self) -> None:
         try:
-            await self._wake.wait()
+            await self._wait_for_start()
             if self.session.state is State.RUNNING and self.phase is Phase.ACTIVE:
                 with anyio.CancelScope() as self._work_scope:
                     await self.work()

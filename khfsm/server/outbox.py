@@ -26,6 +26,7 @@ class Outbox:
         self._max_pending = max_pending
         self._ready = anyio.Event()
         self._room = anyio.Event()
+        self._empty = anyio.Event()
         self._closed = False
         self.dropped = 0
 
@@ -63,7 +64,15 @@ class Outbox:
             self._progress -= 1
         if len(self._items) < self._max_pending:
             self._room.set()
+        if not self._items:
+            self._empty.set()
         return text
+
+    async def emptied(self) -> None:
+        """Return once every queued frame has been taken (or the outbox is closed)."""
+        while self._items and not self._closed:
+            self._empty = anyio.Event()
+            await self._empty.wait()
 
     async def wait_for_room(self) -> None:
         """Backpressure for the request reader: a tablet that never reads its acks."""
@@ -75,3 +84,4 @@ class Outbox:
         self._closed = True
         self._ready.set()
         self._room.set()
+        self._empty.set()

@@ -25,39 +25,26 @@ means a path under the media root and ``device`` a local camera index (``0``, ``
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from khfsm.errors import KhfsmError
+from khfsm.server import redaction
 
 
 class PathRefused(KhfsmError, ValueError):
     """A path or URL from the network that may not be used; the message says why."""
 
 
-_SECRET_QUERY = re.compile(r"(?i)\b(password|passwd|pwd|pass|token|key)=([^&]*)")
+MAX_DEVICE_INDEX = 255  # local cameras are numbered from 0; OpenCV takes a C int
 
 
 def redact(url: str) -> str:
-    """`url` with any password (user info or a password-like query value) masked."""
-    if "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{userinfo}@{host}"
-    query = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", parts.query)
-    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
+    """`url` with any credential masked (every form `khfsm.server.redaction` knows)."""
+    return redaction.redact(url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +64,23 @@ class MediaRoot:
             raise PathRefused(f"{field} is empty; name a file under the media root {self.root}")
         if "\x00" in text:
             raise PathRefused(f"{field} contains a NUL character")
+        _check_length(text, field)
+        if "://" in text or redaction.redact(text) != text:
+            # A URL or a credential here would become a file name, stored and logged as is.
+            raise PathRefused(
+                f"{field} {_shown(text)} is a URL or holds a credential; name a plain file "
+                f"under the media root {self.root}"
+            )
         pure = PurePosixPath(text)
         if ".." in pure.parts:
             raise PathRefused(
-                f"{field} {raw!r} contains '..'; name a file under the media root {self.root}"
+                f"{field} {_shown(raw)} contains '..'; name a file under the media root {self.root}"
             )
         if pure.is_absolute():
             path = Path(os.path.normpath(text))
             if path != self.root and self.root not in path.parents:
                 raise PathRefused(
-                    f"{field} {raw!r} is outside the media root {self.root}; use a path "
+                    f"{field} {_shown(raw)} is outside the media root {self.root}; use a path "
                     f"under it (absolute or relative to it)"
                 )
         else:
@@ -99,8 +93,8 @@ class MediaRoot:
         real, real_root = Path(os.path.realpath(path)), Path(os.path.realpath(self.root))
         if real != real_root and real_root not in real.parents:
             raise PathRefused(
-                f"{field} {raw!r} leads outside the media root {self.root} through a symbolic "
-                "link; name a file that really lies under the media root"
+                f"{field} {_shown(raw)} leads outside the media root {self.root} through a "
+                "symbolic link; name a file that really lies under the media root"
             )
 
     def relative(self, path: Path) -> str:
@@ -141,10 +135,12 @@ def parse_source(
     if isinstance(raw, int):
         return _device(raw, allowed, field)
     text = raw.strip()
-    if text.isdigit() or text.lower().startswith("device:"):
+    if (text.isascii() and text.isdigit()) or text.lower().startswith("device:"):
         index = text.split(":", 1)[-1].lstrip("/")
-        if not index.isdigit():
-            raise PathRefused(f"{field} {text!r}: a device is named by its index, e.g. device:0")
+        if not (index.isascii() and index.isdigit()) or len(index) > 6:
+            raise PathRefused(
+                f"{field} {_shown(text)}: a device is named by its index, e.g. device:0"
+            )
         return _device(int(index), allowed, field)
     if "://" in text:
         scheme = text.split("://", 1)[0].lower()
@@ -153,22 +149,53 @@ def parse_source(
             raise PathRefused(
                 f"{field} scheme {scheme!r} is not allowed on this server; allowed: {shown}"
             )
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError as error:
+            raise PathRefused(
+                f"{field} {_shown(text)} is not a valid URL ({error}); e.g. rtsp://host:554/path"
+            ) from None
         if scheme == "file":
-            path = media.resolve(urlsplit(text).path, field)
-            return CameraSource(SourceKind.FILE, str(path), str(path))
-        parts = urlsplit(text)
+            path = media.resolve(parts.path, field)
+            return CameraSource(SourceKind.FILE, str(path), redact(str(path)))
         if not parts.hostname:
-            raise PathRefused(f"{field} {redact(text)!r} has no host; e.g. rtsp://host:554/path")
+            raise PathRefused(f"{field} {_shown(text)} has no host; e.g. rtsp://host:554/path")
         return CameraSource(SourceKind.URL, text, redact(text))
     if "file" not in allowed:
         raise PathRefused(f"{field} names a file, but files are not allowed as cameras here")
     path = media.resolve(text, field)
-    return CameraSource(SourceKind.FILE, str(path), str(path))
+    return CameraSource(SourceKind.FILE, str(path), redact(str(path)))
+
+
+MAX_PATH_CHARS = 1024  # a whole path a tablet names
+MAX_NAME_BYTES = 255  # one component of it (the file systems' own limit)
+
+
+def _check_length(text: str, field: str) -> None:
+    if len(text) > MAX_PATH_CHARS:
+        raise PathRefused(f"{field} is {len(text)} characters long; at most {MAX_PATH_CHARS}")
+    try:
+        longest = max(len(part.encode("utf-8")) for part in text.split("/"))
+    except UnicodeEncodeError:
+        raise PathRefused(f"{field} is not valid Unicode (a lone surrogate)") from None
+    if longest > MAX_NAME_BYTES:
+        raise PathRefused(
+            f"{field} has a file or folder name of {longest} bytes; at most {MAX_NAME_BYTES}"
+        )
+
+
+def _shown(raw: str) -> str:
+    """`raw` as an error may echo it: credentials masked, at most a few hundred characters."""
+    return repr(redaction.shorten(redaction.redact(raw)))
 
 
 def _device(index: int, allowed: set[str], field: str) -> CameraSource:
     if "device" not in allowed:
         raise PathRefused(f"{field} names local camera {index}, but devices are not allowed here")
-    if index < 0:
-        raise PathRefused(f"{field}: a device index cannot be negative")
+    if not 0 <= index <= MAX_DEVICE_INDEX:
+        shown = index if abs(index) < 10**12 else "too large"
+        raise PathRefused(
+            f"{field}: a device index is 0 to {MAX_DEVICE_INDEX} (local cameras), got {shown}"
+        )
     return CameraSource(SourceKind.DEVICE, index, f"device:{index}")

@@ -23,7 +23,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 import websockets
 
 from khfsm.settings import Settings
@@ -83,31 +82,26 @@ def server(tmp_path_factory: pytest.TempPathFactory, videos: Path) -> Iterator[R
 
 
 @contextmanager
-def running_server(root: Path, videos: Path) -> Iterator[RunningServer]:
-    """A server on a free port under `root`, serving the tasks installed when it starts."""
-    from khfsm.server.app import create_app
+def running_server(root: Path, videos: Path, **overrides: Any) -> Iterator[RunningServer]:
+    """A server on a free port under `root`, serving the tasks installed when it starts;
+    `overrides` are `Settings` fields (limits, token, ...). It is the uvicorn server
+    `khfsm serve` runs (`khfsm.server.app.uvicorn_server`)."""
+    from khfsm.server.app import create_app, uvicorn_server
 
     media = root / "media"
     media.mkdir()
     shutil.copyfile(videos / CLIP, media / "clip.mp4")
-    settings = Settings(
-        data_dir=root,
-        media_root=media,
-        camera_grace_s=CAMERA_GRACE_S,
-        host="127.0.0.1",
-        port=free_port(),
-        max_wait_ms=5.0,
-    )
+    fields: dict[str, Any] = {
+        "data_dir": root,
+        "media_root": media,
+        "camera_grace_s": CAMERA_GRACE_S,
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "max_wait_ms": 5.0,
+    }
+    settings = Settings(**{**fields, **overrides})
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=settings.port,
-        ws_ping_interval=settings.ws_ping_interval,
-        log_config=None,
-        lifespan="on",
-    )
-    uv = uvicorn.Server(config)
+    uv = uvicorn_server(app, settings, lifespan="on")
     thread = threading.Thread(target=uv.run, name="khfsm-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -112,7 +112,7 @@ async def test_refusals_raise_request_error_with_the_operators_words(site: khfsm
 
 
 @pytest.mark.anyio
-async def test_leaving_the_site_ends_running_lanes_with_minus_5_and_stores_them(
+async def test_leaving_the_site_ends_running_lanes_with_minus_6_and_stores_them(
     site_settings: Settings,
 ) -> None:
     async with khfsm.Site(site_settings) as site:
@@ -122,12 +122,12 @@ async def test_leaving_the_site_ends_running_lanes_with_minus_5_and_stores_them(
         await lane.start()
         await anyio.sleep(0.5)
     final = lane.status()
-    assert final.final and final.status == (-5,)
-    assert final.message == "internal error: the server shut down during the test"
+    assert final.final and final.status == (-6,)
+    assert final.message == "server shutting down"
     async with khfsm.Site(site_settings) as reopened:
         events = await anyio.to_thread.run_sync(reopened.recorder.events, lane.session_id)
     ended = events[-1]
-    assert isinstance(ended, SessionEnded) and ended.status == -5 and ended.video_sha256
+    assert isinstance(ended, SessionEnded) and ended.status == -6 and ended.video_sha256
 
 
 @pytest.mark.anyio
