@@ -125,6 +125,7 @@ class PoseStep:
     estimate: PoseEstimate | None
     next_track: Track
     examinee: ExamineeChange | None = None  # who is followed changed in this frame
+    cpu_s: float = 0.0  # CPU seconds of this frame's share of its batch (PoseService)
 
     @property
     def next_roi(self) -> Roi | None:
