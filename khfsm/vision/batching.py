@@ -24,6 +24,7 @@ import anyio
 import numpy as np
 
 from khfsm.errors import KhfsmError
+from khfsm.vision.batchrun import BatchRunner
 from khfsm.vision.pose import PoseEstimate, PoseModels, PoseStep, Track, check_frame, estimate_batch
 
 
@@ -62,6 +63,13 @@ class PoseService:
         if max_batch < 1 or workers < 1 or max_wait_ms < 0:
             raise ValueError("max_batch and workers must be >= 1 and max_wait_ms >= 0")
         self._models = models
+        if models.on_gpu:  # one batch shape for the CUDA kernels (see khfsm.vision.batchrun)
+            models.use_batching(
+                (
+                    BatchRunner(models.detector, io_binding=True, fixed_batch=max_batch),
+                    BatchRunner(models.landmarker, io_binding=True, fixed_batch=max_batch),
+                )
+            )
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
         self._workers = workers
