@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -83,14 +84,6 @@ class CameraFrame:
     captured_at: float  # monotonic time the frame became available to the server
     pts: float  # presentation time of this frame in the recording, seconds
     remuxed: bool = False  # the recording is the camera's packets (else: these frames)
-
-
-@dataclass(frozen=True, slots=True)
-class PacketBatch:
-    """Camera packets for a remuxed recording, in demux order, and their codec's stream."""
-
-    packets: tuple[av.Packet, ...]
-    stream: av.video.stream.VideoStream | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +209,8 @@ class ExerciseLane(Lane):
         self._frames_scope: anyio.CancelScope | None = None
         self._recorder: VideoRecorder | PacketRecorder | None = None
         self._assessment_over = False
-        self._recording_remuxed = False
+        # Held while the remuxed recording is written (camera worker thread) or salvaged.
+        self._record_lock = threading.Lock()
         self._last_pts = 0.0  # presentation time of the last assessed frame
         self._evidence: Evidence | None = None
 
@@ -261,11 +255,14 @@ class ExerciseLane(Lane):
 
     async def _salvage_recording(self) -> Evidence | None:
         """After an error: close what was written and hash it (fragments stay decodable)."""
-        recorder, self._recorder = self._recorder, None
-        if recorder is None:
+        if self._recorder is None:
             return None
 
         def salvage() -> Evidence | None:
+            with self._record_lock:  # a camera thread left behind may be writing
+                recorder, self._recorder = self._recorder, None
+            if recorder is None:
+                return None
             recorder.abort()
             if not recorder.path.is_file():
                 return None
@@ -279,13 +276,11 @@ class ExerciseLane(Lane):
         frames_tx, frames_rx = anyio.create_memory_object_stream[CameraFrame | SourceLost](
             FRAME_QUEUE
         )
-        record_tx, record_rx = anyio.create_memory_object_stream[CameraFrame | PacketBatch](
-            RECORD_QUEUE
-        )
+        record_tx, record_rx = anyio.create_memory_object_stream[CameraFrame](RECORD_QUEUE)
         self.stats.started_at = time.monotonic()
         async with anyio.create_task_group() as tg:
             camera_scope = anyio.CancelScope()
-            tg.start_soon(self._camera_stage, frames_tx, record_tx.clone(), camera_scope)
+            tg.start_soon(self._camera_stage, frames_tx, camera_scope)
             tg.start_soon(self._record_stage, record_rx)
             async with record_tx, frames_rx:
                 await self._assess_stage(frames_rx, record_tx)
@@ -299,7 +294,7 @@ class ExerciseLane(Lane):
     async def _assess_stage(
         self,
         frames: ObjectReceiveStream[CameraFrame | SourceLost],
-        record: ObjectSendStream[CameraFrame | PacketBatch],
+        record: ObjectSendStream[CameraFrame],
     ) -> None:
         with anyio.CancelScope() as self._frames_scope:
             if self.phase is not Phase.ACTIVE:
@@ -316,9 +311,7 @@ class ExerciseLane(Lane):
                     return
             self.apply(self._source_lost("the camera stage ended unexpectedly"))
 
-    async def _assess(
-        self, item: CameraFrame, record: ObjectSendStream[CameraFrame | PacketBatch]
-    ) -> None:
+    async def _assess(self, item: CameraFrame, record: ObjectSendStream[CameraFrame]) -> None:
         tracked = await self.ctx.pose.track(self.key, item.image)
         self.stats.cpu_s["pose"] += tracked.cpu_s
         cpu_start = time.thread_time()
@@ -351,47 +344,68 @@ class ExerciseLane(Lane):
         )
 
     async def _camera_stage(
-        self,
-        frames: MemoryObjectSendStream[CameraFrame | SourceLost],
-        record: MemoryObjectSendStream[CameraFrame | PacketBatch],
-        scope: anyio.CancelScope,
+        self, frames: MemoryObjectSendStream[CameraFrame | SourceLost], scope: anyio.CancelScope
     ) -> None:
         grace = self.ctx.settings.camera_grace_s
         camera = open_camera(self.source, timeout_s=grace)
         with scope:
-            async with frames, record:
+            async with frames:
                 try:
                     try:
-                        lost = await self._read_frames(camera, frames, record, grace)
+                        lost = await self._read_frames(camera, frames, grace)
                         await frames.send(SourceLost(lost))
                     except anyio.BrokenResourceError:
                         # The assessment ended (stop, time up) while this stage waited for
                         # room in the queue: nothing to report.
                         pass
-                    if camera.stream is not None and self._recording_remuxed:
-                        await self._record_tail(camera, record)
+                    if isinstance(self._recorder, PacketRecorder):
+                        await self._record_tail(camera)
                 finally:
                     with anyio.move_on_after(1.0, shield=True):
                         await anyio.to_thread.run_sync(camera.close, abandon_on_cancel=True)
 
-    async def _record_tail(
-        self, camera: CameraReader, record: MemoryObjectSendStream[CameraFrame | PacketBatch]
-    ) -> None:
+    async def _record_tail(self, camera: CameraReader) -> None:
         """The camera's packets up to TAIL_S past the last assessed frame (the seed system
-        recorded 2 s beyond the end): every frame up to the last assessed one is then
-        complete, B-frames included."""
+        recorded 2 s beyond the end), so every frame up to the last assessed one is
+        complete (B-frames included); then the recording is closed and hashed."""
         until = self._last_pts + TAIL_S
-        packets = await anyio.to_thread.run_sync(
-            camera.tail, until, abandon_on_cancel=True, limiter=self.ctx.camera_limiter
+
+        def finish() -> Evidence | None:
+            self._mux(camera.tail(until), camera.stream)
+            with self._record_lock:
+                recorder, self._recorder = self._recorder, None
+                return recorder.close() if recorder is not None else None
+
+        self._evidence = await anyio.to_thread.run_sync(
+            finish, abandon_on_cancel=True, limiter=self.ctx.camera_limiter
         )
-        if packets:
-            await record.send(PacketBatch(packets, camera.stream))
+
+    def _mux(
+        self, packets: tuple[av.Packet, ...], stream: av.video.stream.VideoStream | None
+    ) -> None:
+        """Write camera packets to the remuxed recording, in the camera's worker thread: as
+        they are demuxed, with no hop through the event loop (muxing costs next to nothing)."""
+        if not packets:
+            return
+        started = time.thread_time()
+        try:
+            with self._record_lock:
+                recorder = self._recorder
+                if recorder is None:
+                    if stream is None:
+                        raise RecordingError(f"no codec description for {self.video}")
+                    recorder = PacketRecorder(self.video, stream)
+                    recorder.open()
+                    self._recorder = recorder
+                if isinstance(recorder, PacketRecorder):
+                    recorder.write(packets)
+        finally:
+            self.stats.cpu_s["record"] += time.thread_time() - started
 
     async def _read_frames(
         self,
         camera: CameraReader,
         frames: MemoryObjectSendStream[CameraFrame | SourceLost],
-        record: MemoryObjectSendStream[CameraFrame | PacketBatch],
         grace: float,
     ) -> str:
         """Send assessed frames until the source fails; returns why it failed."""
@@ -411,9 +425,12 @@ class ExerciseLane(Lane):
         def read() -> CapturedFrame | None:
             started = time.thread_time()
             try:
-                return camera.read()
+                frame = camera.read()
             finally:
                 self.stats.cpu_s["decode"] += time.thread_time() - started
+            if frame is not None and frame.pts is not None:  # remuxed: every packet, now
+                self._mux(frame.packets, camera.stream)
+            return frame
 
         while True:
             remaining = grace - (time.monotonic() - last_frame_at)
@@ -444,10 +461,6 @@ class ExerciseLane(Lane):
                 delay = origin + frame.timestamp - time.monotonic()
                 if delay > 0:
                     await anyio.sleep(delay)
-            if frame.pts is not None:  # a remuxed recording: every packet, as it comes
-                self._recording_remuxed = True
-                if frame.packets:
-                    await record.send(PacketBatch(frame.packets, camera.stream))
             if self._assessment_over:
                 return "the assessment ended"  # not reported: nobody reads it any more
             captured_at = time.monotonic()
@@ -469,38 +482,25 @@ class ExerciseLane(Lane):
         except CameraError as error:
             log.debug("%s: reopening the camera failed: %s", self.label, error)
 
-    async def _record_stage(self, frames: ObjectReceiveStream[CameraFrame | PacketBatch]) -> None:
+    async def _record_stage(self, frames: ObjectReceiveStream[CameraFrame]) -> None:
+        """The encoded recording (sources without a remuxable codec): the assessed frames."""
         limiter = self.ctx.work_limiter
+        recorder: VideoRecorder | None = None
         async with frames:
             async for item in frames:
-                recorder = self._recorder
                 if recorder is None:
-                    recorder = self._new_recorder(item)
+                    height, width = item.image.shape[:2]
+                    recorder = VideoRecorder(self.video, self.fps, width, height)
                     await anyio.to_thread.run_sync(recorder.open, limiter=limiter)
                     self._recorder = recorder
-                await anyio.to_thread.run_sync(self._write, recorder, item, limiter=limiter)
-        recorder, self._recorder = self._recorder, None
-        if recorder is not None:
+                await anyio.to_thread.run_sync(self._encode, recorder, item, limiter=limiter)
+        if recorder is not None and self._recorder is recorder:
+            self._recorder = None
             self._evidence = await anyio.to_thread.run_sync(recorder.close, limiter=limiter)
 
-    def _new_recorder(self, item: CameraFrame | PacketBatch) -> VideoRecorder | PacketRecorder:
-        if isinstance(item, PacketBatch):
-            if item.stream is None:
-                raise RecordingError(f"no codec description for the packets of {self.video}")
-            return PacketRecorder(self.video, item.stream)
-        height, width = item.image.shape[:2]
-        return VideoRecorder(self.video, self.fps, width, height)
-
-    def _write(
-        self, recorder: VideoRecorder | PacketRecorder, item: CameraFrame | PacketBatch
-    ) -> None:
+    def _encode(self, recorder: VideoRecorder, item: CameraFrame) -> None:
         started = time.thread_time()
         try:
-            if isinstance(recorder, PacketRecorder) and isinstance(item, PacketBatch):
-                recorder.write(item.packets)
-            elif isinstance(recorder, VideoRecorder) and isinstance(item, CameraFrame):
-                recorder.write(item.index, item.image)
-            else:  # a camera reopened with another codec: the recording keeps its first kind
-                log.warning("%s: frames of another kind than the recording's dropped", self.label)
+            recorder.write(item.index, item.image)
         finally:
             self.stats.cpu_s["record"] += time.thread_time() - started
