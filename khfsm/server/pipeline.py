@@ -1,9 +1,11 @@
 """An exercise lane: its work in the lane template (`khfsm.server.lane`) is this pipeline.
 
     camera stage ──frames──▶ assess stage ──assessed frames──▶ record stage
-    (PyAV demux+decode in a  (pose via the shared       (fMP4 via PyAV in a worker
-     worker thread, frame     PoseService, the rules,    thread: the camera's own
-     selection, file pacing)  events, pushes)            packets, or encoded frames)
+    (PyAV demux+decode in a  (pose via the shared       (encoded fMP4, only for
+     worker thread, frame     PoseService, the rules,    sources without a remuxable
+     selection, file pacing;  events, pushes)            codec: MJPEG, devices)
+     H.264/H.265 packets
+     remuxed right there)
 
 Frame selection: assessed frame k is the first camera frame whose timestamp (see
 `khfsm.server.camera`) is >= k / Fps; a slow camera's frame may serve several k, so the
