@@ -50,6 +50,8 @@ def encode(event: Event) -> EventRecord:
         keypoints, world = fields.pop("keypoints"), fields.pop("world")
         if keypoints is not None:
             blob = keypoints + (world or b"")
+        if fields["pts"] is None:  # as stored before pts existed: the same bytes, same hash
+            del fields["pts"]
     payload = {name: _jsonable(value) for name, value in fields.items()}
     try:
         text = canonical_json(payload)

@@ -62,16 +62,20 @@ class FrameObserved(Event):
     keypoints: bytes | None  # float32 (33, 5) or None when no person was found
     world: bytes | None = None  # float32 (33, 3)
     score: float = 0.0
+    # Presentation time (s) in the recorded video of the camera frame assessed; None in
+    # sessions recorded before it was stored. The rules never read it.
+    pts: float | None = None
 
     @classmethod
-    def of(cls, frame: int, pose: Pose | None) -> FrameObserved:
+    def of(cls, frame: int, pose: Pose | None, pts: float | None = None) -> FrameObserved:
         if pose is None:
-            return cls(frame=frame, keypoints=None, world=None, score=0.0)
+            return cls(frame=frame, keypoints=None, world=None, score=0.0, pts=pts)
         return cls(
             frame=frame,
             keypoints=np.ascontiguousarray(pose.landmarks, dtype=np.float32).tobytes(),
             world=np.ascontiguousarray(pose.world, dtype=np.float32).tobytes(),
             score=float(pose.score),
+            pts=pts,
         )
 
     def pose(self) -> Pose | None:

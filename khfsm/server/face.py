@@ -45,7 +45,7 @@ from khfsm.domain.codes import EndStatus
 from khfsm.domain.events import FaceChecked, SessionEnded, SessionPrepared
 from khfsm.domain.face import FACE_CHECK, FaceOutcome
 from khfsm.domain.session import Session
-from khfsm.server.camera import Camera, CameraError
+from khfsm.server.camera import CameraError, open_camera
 from khfsm.server.context import LaneContext
 from khfsm.server.lane import INTERNAL_ERROR_MESSAGE, Lane, Outcome, Reply, lane_name
 from khfsm.server.lanes import Recordings
@@ -197,7 +197,7 @@ class FaceLane(Lane):
                     return result
                 last_problem = result
             else:
-                camera = Camera(self.source, timeout_s=self.ctx.settings.camera_grace_s)
+                camera = open_camera(self.source, timeout_s=self.ctx.settings.camera_grace_s)
                 try:
                     await anyio.to_thread.run_sync(
                         camera.open, abandon_on_cancel=True, limiter=self.ctx.camera_limiter

@@ -1,27 +1,37 @@
 """An exercise lane: its work in the lane template (`khfsm.server.lane`) is this pipeline.
 
     camera stage ──frames──▶ assess stage ──assessed frames──▶ record stage
-    (OpenCV read in a        (pose via the shared       (H.264 fMP4 via PyAV
-     worker thread, frame     PoseService, the rules,    in a worker thread)
-     selection, file pacing)  events, pushes)
+    (PyAV demux+decode in a  (pose via the shared       (encoded fMP4, only for
+     worker thread, frame     PoseService, the rules,    sources without a remuxable
+     selection, file pacing;  events, pushes)            codec: MJPEG, devices)
+     H.264/H.265 packets
+     remuxed right there)
 
 Frame selection: assessed frame k is the first camera frame whose timestamp (see
 `khfsm.server.camera`) is >= k / Fps; a slow camera's frame may serve several k, so the
 test always lasts round(Duration × Fps) frames of camera time. A file is played at its own
-frame rate, like a camera. A frame is recorded only once it is assessed, so frame k of the
-video is frame k of every event. `stop` cancels the wait for the next frame (a frame being
-assessed is finished first, a few tens of ms); a camera that delivers no frame for
-`camera_grace_s` ends the test with −4, and so does a file that ends before Duration, at
-once, with "video file ... ended" (it judged the same frames `khfsm assess` judges); an
+frame rate, like a camera.
+
+Recording: a camera that sends H.264/H.265 is recorded by remuxing its packets, every camera
+frame from the first keyframe on, including those the assessment skips (a 25 fps camera
+assessed at 20 fps); the packets demuxed up to an assessed frame are recorded once that frame
+is assessed, so the video ends with the last assessed frame, and each `FrameObserved.pts` is
+the presentation time, in the video, of the frame it assessed. Other sources (MJPEG, device
+indexes) are encoded: frame k of that video is assessed frame k, at pts k / Fps. A file that
+ends before the test does ends it at once (−4, "video file ended").
+
+`stop` cancels the wait for the next frame (a frame being assessed is finished first, a few
+tens of ms); a camera that delivers no frame for `camera_grace_s` ends the test with −4; an
 unexpected error ends it with −5 (traceback in the server log only). In every case the
-recording is closed and hashed, the sealed end is durable, and only then is the terminal
-push sent.
+recording is closed and hashed, the sealed end is durable, and only then is the terminal push
+sent.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -29,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
+import av
 import numpy as np
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectSendStream
@@ -47,14 +58,14 @@ from khfsm.domain.session import Session
 from khfsm.domain.timeline import assessed_until, frame_budget
 from khfsm.hashing import file_sha256
 from khfsm.registry import get_exercise
-from khfsm.server.camera import Camera, CameraError
+from khfsm.server.camera import CameraError, CameraReader, CapturedFrame, open_camera
 from khfsm.server.context import LaneContext
 from khfsm.server.lane import Lane, Phase, Reply, lane_name
 from khfsm.server.lanes import Recordings
 from khfsm.server.paths import CameraSource, parse_source
 from khfsm.server.protocol import ExercisePrepare, Request, RequestError
 from khfsm.server.readiness import READINESS_FRAMES, look
-from khfsm.server.recording import Evidence, VideoRecorder
+from khfsm.server.recording import Evidence, PacketRecorder, RecordingError, VideoRecorder
 from khfsm.server.sources import FIRST_FRAME_ALLOWANCE_S, probe_camera
 
 log = logging.getLogger(__name__)
@@ -64,6 +75,8 @@ RECORD_QUEUE = 20  # assessment -> encoder
 RETRY_S = 0.05  # pause between reads of a source that has no frame right now
 REOPEN_S = 1.0  # a live source that stopped delivering is reopened this often
 LATENCY_SAMPLES = 4000
+TAIL_S = 2.0  # a remuxed recording goes on this long past the last assessed frame
+STAGES = ("decode", "pose", "rules", "record")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +84,8 @@ class CameraFrame:
     index: int  # assessed frame index k
     image: np.ndarray
     captured_at: float  # monotonic time the frame became available to the server
+    pts: float  # presentation time of this frame in the recording, seconds
+    remuxed: bool = False  # the recording is the camera's packets (else: these frames)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +102,9 @@ class LaneStats:
         self.assessed = 0
         self.latency_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)  # capture -> verdict
         self.backlog = 0  # frames waiting between camera and assessment
+        # CPU seconds spent on this lane, by stage (thread CPU time; pose: the lane's share
+        # of each batch it was in)
+        self.cpu_s = dict.fromkeys(STAGES, 0.0)
 
     def snapshot(self) -> dict[str, float | int]:
         until = self.ended_at if self.ended_at is not None else time.monotonic()
@@ -98,6 +116,7 @@ class LaneStats:
             "backlog": self.backlog,
             "latency_ms_p50": round(1000 * _quantile(ordered, 0.5), 1),
             "latency_ms_p99": round(1000 * _quantile(ordered, 0.99), 1),
+            **{f"cpu_s_{stage}": round(seconds, 3) for stage, seconds in self.cpu_s.items()},
         }
 
 
@@ -192,7 +211,11 @@ class ExerciseLane(Lane):
         self.fps = session.prepared.fps if session.prepared else 20.0
         self.stats = LaneStats()
         self._frames_scope: anyio.CancelScope | None = None
-        self._recorder: VideoRecorder | None = None
+        self._recorder: VideoRecorder | PacketRecorder | None = None
+        self._assessment_over = False
+        # Held while the remuxed recording is written (camera worker thread) or salvaged.
+        self._record_lock = threading.Lock()
+        self._last_pts = 0.0  # presentation time of the last assessed frame
         self._evidence: Evidence | None = None
 
     # -- the lane template's hooks --------------------------------------------------------
@@ -236,11 +259,14 @@ class ExerciseLane(Lane):
 
     async def _salvage_recording(self) -> Evidence | None:
         """After an error: close what was written and hash it (fragments stay decodable)."""
-        recorder, self._recorder = self._recorder, None
-        if recorder is None:
+        if self._recorder is None:
             return None
 
         def salvage() -> Evidence | None:
+            with self._record_lock:  # a camera thread left behind may be writing
+                recorder, self._recorder = self._recorder, None
+            if recorder is None:
+                return None
             recorder.abort()
             if not recorder.path.is_file():
                 return None
@@ -265,7 +291,10 @@ class ExerciseLane(Lane):
                     await self._assess_stage(frames_rx, record_tx)
                 finally:
                     self.stats.ended_at = time.monotonic()
-            camera_scope.cancel()
+            # The camera stage now records the tail (remuxed recordings) and ends; a camera
+            # that hangs meanwhile is not waited for.
+            self._assessment_over = True
+            camera_scope.deadline = anyio.current_time() + TAIL_S + self.ctx.settings.camera_grace_s
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -291,20 +320,25 @@ class ExerciseLane(Lane):
 
     async def _assess(self, item: CameraFrame, record: ObjectSendStream[CameraFrame]) -> None:
         tracked = await self.ctx.pose.track(self.key, item.image)
+        self.stats.cpu_s["pose"] += tracked.cpu_s
+        cpu_start = time.thread_time()
         estimate = tracked.estimate
         pose = (
             None
             if estimate is None
             else Pose(landmarks=estimate.landmarks, world=estimate.world, score=estimate.score)
         )
-        events = self.session.observe(FrameObserved.of(item.index, pose))
+        events = self.session.observe(FrameObserved.of(item.index, pose, pts=item.pts))
         if tracked.examinee is not None:  # who the keypoints are of changed: record it first
             height, width = item.image.shape[:2]
             events = [tracked.examinee.as_event(item.index, width, height), *events]
-        await record.send(item)
+        if not item.remuxed:  # encoded recordings hold exactly the assessed frames
+            await record.send(item)
+        self._last_pts = item.pts
         self.stats.assessed += 1
         self.stats.latency_s.append(time.monotonic() - item.captured_at)
         self.apply(events)
+        self.stats.cpu_s["rules"] += time.thread_time() - cpu_start
 
     def _source_lost(self, message: str) -> list[Event]:
         log.warning("%s: video source lost: %s", self.label, message)
@@ -320,23 +354,64 @@ class ExerciseLane(Lane):
         self, frames: MemoryObjectSendStream[CameraFrame | SourceLost], scope: anyio.CancelScope
     ) -> None:
         grace = self.ctx.settings.camera_grace_s
-        camera = Camera(self.source, timeout_s=grace)
+        camera = open_camera(self.source, timeout_s=grace)
         with scope:
             async with frames:
                 try:
-                    lost = await self._read_frames(camera, frames, grace)
-                    await frames.send(SourceLost(lost))
-                except anyio.BrokenResourceError:
-                    # The assessment ended (stop, time up) while this stage waited for room
-                    # in the queue, before the cancellation reached it: nothing to report.
-                    pass
+                    try:
+                        lost = await self._read_frames(camera, frames, grace)
+                        await frames.send(SourceLost(lost))
+                    except anyio.BrokenResourceError:
+                        # The assessment ended (stop, time up) while this stage waited for
+                        # room in the queue: nothing to report.
+                        pass
+                    if isinstance(self._recorder, PacketRecorder):
+                        await self._record_tail(camera)
                 finally:
                     with anyio.move_on_after(1.0, shield=True):
                         await anyio.to_thread.run_sync(camera.close, abandon_on_cancel=True)
 
+    async def _record_tail(self, camera: CameraReader) -> None:
+        """The camera's packets up to TAIL_S past the last assessed frame (the seed system
+        recorded 2 s beyond the end), so every frame up to the last assessed one is
+        complete (B-frames included); then the recording is closed and hashed."""
+        until = self._last_pts + TAIL_S
+
+        def finish() -> Evidence | None:
+            self._mux(camera.tail(until), camera.stream)
+            with self._record_lock:
+                recorder, self._recorder = self._recorder, None
+                return recorder.close() if recorder is not None else None
+
+        self._evidence = await anyio.to_thread.run_sync(
+            finish, abandon_on_cancel=True, limiter=self.ctx.camera_limiter
+        )
+
+    def _mux(
+        self, packets: tuple[av.Packet, ...], stream: av.video.stream.VideoStream | None
+    ) -> None:
+        """Write camera packets to the remuxed recording, in the camera's worker thread: as
+        they are demuxed, with no hop through the event loop (muxing costs next to nothing)."""
+        if not packets:
+            return
+        started = time.thread_time()
+        try:
+            with self._record_lock:
+                recorder = self._recorder
+                if recorder is None:
+                    if stream is None:
+                        raise RecordingError(f"no codec description for {self.video}")
+                    recorder = PacketRecorder(self.video, stream)
+                    recorder.open()
+                    self._recorder = recorder
+                if isinstance(recorder, PacketRecorder):
+                    recorder.write(packets)
+        finally:
+            self.stats.cpu_s["record"] += time.thread_time() - started
+
     async def _read_frames(
         self,
-        camera: Camera,
+        camera: CameraReader,
         frames: MemoryObjectSendStream[CameraFrame | SourceLost],
         grace: float,
     ) -> str:
@@ -353,6 +428,17 @@ class ExerciseLane(Lane):
         k = 0
         origin: float | None = None  # monotonic time of the camera's timestamp 0 (files)
         last_reopen = time.monotonic()
+
+        def read() -> CapturedFrame | None:
+            started = time.thread_time()
+            try:
+                frame = camera.read()
+            finally:
+                self.stats.cpu_s["decode"] += time.thread_time() - started
+            if frame is not None and frame.pts is not None:  # remuxed: every packet, now
+                self._mux(frame.packets, camera.stream)
+            return frame
+
         while True:
             remaining = grace - (time.monotonic() - last_frame_at)
             if remaining <= 0:
@@ -363,7 +449,7 @@ class ExerciseLane(Lane):
             frame = None
             with anyio.move_on_after(remaining) as waiting:
                 frame = await anyio.to_thread.run_sync(
-                    camera.read, abandon_on_cancel=True, limiter=limiter
+                    read, abandon_on_cancel=True, limiter=limiter
                 )
             if frame is None:
                 if not self.source.live and not waiting.cancelled_caught:
@@ -382,10 +468,15 @@ class ExerciseLane(Lane):
                 delay = origin + frame.timestamp - time.monotonic()
                 if delay > 0:
                     await anyio.sleep(delay)
+            if self._assessment_over:
+                return "the assessment ended"  # not reported: nobody reads it any more
             captured_at = time.monotonic()
             end = assessed_until(k, self.fps, frame.timestamp)
             while k < end:
-                await frames.send(CameraFrame(k, frame.image, captured_at))
+                # Encoded recordings hold the assessed frames, frame k at k / Fps.
+                remuxed = frame.pts is not None
+                pts = frame.pts if frame.pts is not None else k / self.fps
+                await frames.send(CameraFrame(k, frame.image, captured_at, pts, remuxed))
                 self.stats.backlog = frames.statistics().current_buffer_used
                 k += 1
 
@@ -397,7 +488,7 @@ class ExerciseLane(Lane):
             f"video file {name} ended after {frames / self.fps:.1f} s ({frames} of {budget} frames)"
         )
 
-    async def _reopen(self, camera: Camera) -> None:
+    async def _reopen(self, camera: CameraReader) -> None:
         try:
             await anyio.to_thread.run_sync(
                 camera.reopen, abandon_on_cancel=True, limiter=self.ctx.camera_limiter
@@ -407,18 +498,24 @@ class ExerciseLane(Lane):
             log.debug("%s: reopening the camera failed: %s", self.label, error)
 
     async def _record_stage(self, frames: ObjectReceiveStream[CameraFrame]) -> None:
+        """The encoded recording (sources without a remuxable codec): the assessed frames."""
         limiter = self.ctx.work_limiter
+        recorder: VideoRecorder | None = None
         async with frames:
             async for item in frames:
-                recorder = self._recorder
                 if recorder is None:
                     height, width = item.image.shape[:2]
                     recorder = VideoRecorder(self.video, self.fps, width, height)
                     await anyio.to_thread.run_sync(recorder.open, limiter=limiter)
                     self._recorder = recorder
-                await anyio.to_thread.run_sync(
-                    recorder.write, item.index, item.image, limiter=limiter
-                )
-        recorder, self._recorder = self._recorder, None
-        if recorder is not None:
+                await anyio.to_thread.run_sync(self._encode, recorder, item, limiter=limiter)
+        if recorder is not None and self._recorder is recorder:
+            self._recorder = None
             self._evidence = await anyio.to_thread.run_sync(recorder.close, limiter=limiter)
+
+    def _encode(self, recorder: VideoRecorder, item: CameraFrame) -> None:
+        started = time.thread_time()
+        try:
+            recorder.write(item.index, item.image)
+        finally:
+            self.stats.cpu_s["record"] += time.thread_time() - started

@@ -1,13 +1,24 @@
-"""The session's evidence video: H.264 in fragmented MP4, written as the test runs.
+"""The session's evidence video: fragmented MP4, written as the test runs.
+
+Two writers share the file format:
+
+* `PacketRecorder` (cameras that send H.264/H.265: IP cameras, most files): the camera's own
+  packets, remuxed without re-encoding. Every camera frame is kept, at the camera's quality,
+  on the timeline `khfsm.server.camera.Camera` gives its packets (0 at the first keyframe);
+  each `FrameObserved.pts` says which of these frames was assessed.
+* `VideoRecorder` (MJPEG webcams, device indexes): the assessed frames, encoded with libx264.
 
 `movflags=frag_keyframe+empty_moov+default_base_moof` writes the header first and then one
 self-contained fragment per keyframe, so a file cut short by a crash (or copied while being
 written) still decodes up to its last complete fragment, and a browser can play and seek it
 when it is served with HTTP Range support. A keyframe every second keeps fragments short.
 
-Frame `k` of the video is assessed frame `k` of the session: its presentation time is set
-explicitly to k with time base 1/Fps, so the video's timeline is the rules' timeline. Every
-method here blocks (encoding, writing, hashing): call them from a worker thread.
+A fragment is also cut every second between keyframes (`frag_duration`): a camera that sends
+a keyframe only every few seconds would otherwise leave that much out of a copy taken mid-write.
+
+For the encoder, frame `k` of the video is assessed frame `k` of the session: its
+presentation time is set explicitly to k with time base 1/Fps. Every method here blocks
+(encoding, writing, hashing): call them from a worker thread.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ FRAGMENTED_MP4 = {
     "movflags": "frag_keyframe+empty_moov+default_base_moof",
     "flush_packets": "1",  # each fragment reaches the file when it closes, not 32 KiB later
 }
+FRAGMENT_US = 1_000_000  # longest fragment of a remuxed recording
 X264_OPTIONS = {
     "preset": "veryfast",
     "tune": "zerolatency",  # no frame delay: what goes in is in the file one fragment later
@@ -125,6 +137,66 @@ class VideoRecorder:
         container, self._container, self._stream = self._container, None, None
         if container is not None:
             # Best effort: the error that led here is the one worth reporting.
+            with contextlib.suppress(Exception):
+                container.close()
+
+    def _require(self) -> tuple[av.container.OutputContainer, av.video.stream.VideoStream]:
+        if self._container is None or self._stream is None:
+            raise RecordingError(f"the video {self.path} is not open")
+        return self._container, self._stream
+
+
+class PacketRecorder:
+    """One session's video from the camera's own packets. Not thread-safe: drive it from one
+    worker thread at a time."""
+
+    def __init__(self, path: Path, template: av.video.stream.VideoStream) -> None:
+        self.path = path
+        self.template = template  # the camera's stream: codec, size, parameter sets
+        self.frames = 0  # packets written (one per camera frame)
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            container = av.open(
+                str(self.path),
+                mode="w",
+                format="mp4",
+                options={**FRAGMENTED_MP4, "frag_duration": str(FRAGMENT_US)},
+            )
+            stream = container.add_stream_from_template(self.template)
+        except (OSError, av.FFmpegError, ValueError) as error:
+            raise RecordingError(f"cannot create the video {self.path}: {error}") from error
+        if self.template.codec_context.name == "hevc":
+            stream.codec_tag = "hvc1"  # the tag browsers (Safari, Chromium) play HEVC with
+        self._container, self._stream = container, stream
+
+    def write(self, packets: tuple[av.Packet, ...]) -> None:
+        """Append the camera's packets (in the order they were demuxed)."""
+        container, stream = self._require()
+        for packet in packets:
+            packet.stream = stream
+            try:
+                container.mux(packet)
+            except (OSError, av.FFmpegError) as error:
+                raise RecordingError(f"cannot write to {self.path}: {error}") from error
+            self.frames += 1
+
+    def close(self) -> Evidence:
+        """Close (writing the last fragment) and hash the file."""
+        container, _stream = self._require()
+        self._container = self._stream = None
+        container.close()
+        return Evidence(
+            sha256=file_sha256(self.path), size=self.path.stat().st_size, frames=self.frames
+        )
+
+    def abort(self) -> None:
+        """Close without raising (after an error): whatever fragments were written stay."""
+        container, self._container, self._stream = self._container, None, None
+        if container is not None:
             with contextlib.suppress(Exception):
                 container.close()
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import anyio
 import numpy as np
 
-from khfsm.server.camera import Camera, CameraError, CameraInfo, read_image
+from khfsm.server.camera import CameraError, CameraInfo, open_camera, read_image
 from khfsm.server.context import LaneContext
 from khfsm.server.paths import CameraSource
 from khfsm.server.protocol import RequestError
@@ -42,7 +42,7 @@ async def probe_camera(ctx: LaneContext, source: CameraSource, keep: int = 1) ->
     allowance = ctx.settings.camera_grace_s + FIRST_FRAME_ALLOWANCE_S
 
     def probe() -> CameraProbe:
-        camera = Camera(source, timeout_s=allowance)
+        camera = open_camera(source, timeout_s=allowance)
         try:
             info = camera.open()
             images: list[np.ndarray] = []

@@ -33,6 +33,7 @@ import numpy as np
 import onnxruntime as ort
 
 from khfsm.vision.anchors import POSE_DETECTOR_ANCHORS, ssd_anchor_centers
+from khfsm.vision.batchrun import BatchRunner
 from khfsm.vision.detection import Detection, decode_detections, remove_letterbox
 from khfsm.vision.examinee import (
     Change,
@@ -125,6 +126,7 @@ class PoseStep:
     estimate: PoseEstimate | None
     next_track: Track
     examinee: ExamineeChange | None = None  # who is followed changed in this frame
+    cpu_s: float = 0.0  # CPU seconds of this frame's share of its batch (PoseService)
 
     @property
     def next_roi(self) -> Roi | None:
@@ -139,8 +141,17 @@ class PoseModels:
         self.detector = detector
         self.landmarker = landmarker
         self.anchors = ssd_anchor_centers(POSE_DETECTOR_ANCHORS)
-        self._detector_input = detector.get_inputs()[0].name
-        self._landmarker_input = landmarker.get_inputs()[0].name
+        self._run_detector = BatchRunner.for_session(detector)
+        self._run_landmarker = BatchRunner.for_session(landmarker)
+
+    @property
+    def on_gpu(self) -> bool:
+        return self._run_landmarker.io_binding
+
+    def use_batching(self, runners: tuple[BatchRunner, BatchRunner]) -> None:
+        """Run the detector and landmark model with these runners (PoseService on a GPU
+        sets a fixed batch size; tests force I/O binding on CPU)."""
+        self._run_detector, self._run_landmarker = runners
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
         """Person detections per BGR frame (normalised image coordinates), best first."""
@@ -160,7 +171,7 @@ class PoseModels:
             ),
             strict=True,
         )
-        boxes, scores = self.detector.run(None, {self._detector_input: np.stack(tensors)})
+        boxes, scores = self._run_detector.run(np.stack(tensors))
         out: list[list[Detection]] = []
         for i, letterbox in enumerate(letterboxes):
             detections = decode_detections(
@@ -187,9 +198,7 @@ class PoseModels:
             ),
             strict=True,
         )
-        raw, presence, _segmentation, heatmaps, world = self.landmarker.run(
-            None, {self._landmarker_input: np.stack(tensors)}
-        )
+        raw, presence, _segmentation, heatmaps, world = self._run_landmarker.run(np.stack(tensors))
         return [
             _decode_landmarks(raw[i], float(presence[i, 0]), heatmaps[i], world[i], rois[i], lb)
             for i, lb in enumerate(letterboxes)

@@ -8,6 +8,7 @@ serves the whole module set: loading the models once keeps the suite short.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -229,19 +230,43 @@ def op(op_name: str, capture_id: int, task: str = "pushup") -> dict[str, Any]:
     return {"Task": task, "Op": op_name, "CaptureID": capture_id}
 
 
-def decode_video(path: Path) -> list[int]:
-    """Presentation times (frame indices) of every frame that decodes; a file cut mid-write
+def decode_video(path: Path) -> list[float]:
+    """Presentation times (s) of every frame that decodes, in order; a file cut mid-write
     decodes up to its last complete fragment."""
     import av
 
-    pts: list[int] = []
+    times: list[float] = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         try:
             for packet in container.demux(stream):
                 for frame in packet.decode():
-                    assert frame.pts is not None
-                    pts.append(int(frame.pts))
+                    assert frame.pts is not None and frame.time_base is not None
+                    times.append(float(frame.pts * frame.time_base))
         except av.error.InvalidDataError:
             pass
-    return pts
+    return times
+
+
+def assert_recording(
+    path: Path, frames: int, fps: float, observed: list[Any] | None = None, live: bool = False
+) -> list[float]:
+    """The evidence video holds the camera's frames without a gap (one frame interval from
+    each to the next; not checked for a live camera, whose own frames may come unevenly) up
+    to at least assessed frame `frames` - 1, and every assessed frame (`FrameObserved.pts`,
+    when the events are given) is one of them."""
+    times = decode_video(path)
+    assert times, f"no frame of {path} decodes"
+    assert times == sorted(times)
+    assert times[0] <= 0.1
+    if not live:
+        steps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
+        gaps = [(i, step) for i, step in enumerate(steps) if step != min(steps)]
+        assert not gaps, f"frames missing from the {len(times)} recorded: {gaps[:5]}"
+    if observed is None:  # a file at its own rate: the assessed span in camera time
+        assert times[-1] >= (frames - 1) / fps - 0.05
+    else:
+        assert len(observed) == frames
+        decoded = {round(t, 4) for t in times}
+        assert all(round(event.pts, 4) in decoded for event in observed)
+    return times

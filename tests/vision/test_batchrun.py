@@ -1,0 +1,78 @@
+"""The GPU path's batch runner (I/O binding, fixed batch shape), exercised on CPU: the same
+code with device "cpu" must give exactly what plain `session.run` gives, padding included,
+and a PoseService using it must give the lanes exactly what an unbatched tracker gives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+import numpy as np
+
+from khfsm.vision.batching import PoseService
+from khfsm.vision.batchrun import BatchRunner
+from khfsm.vision.pose import (
+    DETECTOR_SIZE,
+    LANDMARK_SIZE,
+    PoseEstimate,
+    PoseModels,
+    PoseTracker,
+    load_pose_models,
+)
+
+
+def test_io_binding_and_padding_give_exactly_the_plain_outputs() -> None:
+    models = load_pose_models()
+    rng = np.random.default_rng(3)
+    for session, size in ((models.detector, DETECTOR_SIZE), (models.landmarker, LANDMARK_SIZE)):
+        batch = rng.uniform(0, 1, (3, size, size, 3)).astype(np.float32)
+        plain = BatchRunner(session).run(batch)
+        bound = BatchRunner(session, io_binding=True, fixed_batch=8).run(batch)
+        assert len(plain) == len(bound)
+        for a, b in zip(plain, bound, strict=True):
+            assert a.shape == b.shape and a.shape[0] == 3
+            assert a.tobytes() == b.tobytes()
+
+
+def test_cpu_sessions_run_plainly() -> None:
+    models = load_pose_models()
+    runner = BatchRunner.for_session(models.landmarker, fixed_batch=8)
+    assert not runner.io_binding and runner.fixed_batch == 0 and not models.on_gpu
+
+
+def test_pose_service_on_the_gpu_path_matches_the_tracker(
+    parity_image: Callable[[str], np.ndarray],
+) -> None:
+    base = load_pose_models()
+    models = PoseModels(base.detector, base.landmarker)
+    models.use_batching(
+        (
+            BatchRunner(base.detector, io_binding=True, fixed_batch=4),
+            BatchRunner(base.landmarker, io_binding=True, fixed_batch=4),
+        )
+    )
+    frames = [parity_image(name) for name in ("astronaut.png", "grace_hopper.jpg")]
+    service = PoseService(models, max_batch=4, max_wait_ms=20.0)
+    results: dict[int, PoseEstimate | None] = {}
+
+    async def serve() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(service.run)
+
+            async def lane(index: int) -> None:
+                results[index] = await service.estimate(index, frames[index])
+
+            async with anyio.create_task_group() as lanes:
+                for index in range(len(frames)):
+                    lanes.start_soon(lane, index)
+            tg.cancel_scope.cancel()
+
+    anyio.run(serve)
+    assert service.batches_run == 1  # both lanes in one padded batch
+    for index, frame in enumerate(frames):
+        expected = PoseTracker(base).process(frame)
+        got = results[index]
+        assert (got is None) == (expected is None)
+        if got is not None and expected is not None:
+            assert got.landmarks.tobytes() == expected.landmarks.tobytes()
+            assert got.world.tobytes() == expected.world.tobytes()
