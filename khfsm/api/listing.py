@@ -17,6 +17,7 @@ from sqlalchemy import Engine, and_, exists, func, select
 from khfsm.domain.codes import EndStatus
 from khfsm.domain.events import ReviewDecided, SessionEnded
 from khfsm.domain.machine import State
+from khfsm.errors import KhfsmError
 from khfsm.store import schema
 from khfsm.store.recorder import SessionRow
 
@@ -34,7 +35,7 @@ SORTS = {
 DEFAULT_SORT = "-started_at"
 
 
-class FilterError(ValueError):
+class FilterError(KhfsmError, ValueError):
     """A filter value the API cannot use; the message says what is accepted."""
 
 

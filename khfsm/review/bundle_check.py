@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from khfsm.domain.codec import GENESIS_HASH, CodecError, EventRecord, chain_hash, decode
 from khfsm.domain.events import Event, SessionEnded
+from khfsm.errors import KhfsmError
 from khfsm.review.bundle import EVENTS, FORMAT, MANIFEST, parse_line
 from khfsm.review.verify import replay_dict
 
@@ -63,7 +64,7 @@ class BundleReport:
         }
 
 
-class BundleUnreadable(Exception):
+class BundleUnreadable(KhfsmError):
     """Not a zip, or no manifest: nothing in it can be checked."""
 
 
