@@ -20,9 +20,8 @@ from khfsm.api.deps import AuditDep, recorder_of, site_of
 from khfsm.api.listing import DEFAULT_SORT, FilterError, Filters, list_sessions
 from khfsm.api.stream import event_page, keypoints
 from khfsm.api.views import DETAIL_TYPES, session_detail, session_row
-from khfsm.domain.codec import CodecError, decode
 from khfsm.domain.events import SessionEnded, SessionPrepared
-from khfsm.store.recorder import StoredEvent, StoreError
+from khfsm.store.recorder import StoredEvent, StoredRecord, StoreError, decode_rows
 from khfsm.store.sql import SqlRecorder
 
 router = APIRouter(prefix=API_PREFIX, tags=["sessions"])
@@ -199,20 +198,11 @@ def _not_found(session_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id} is stored")
 
 
-def _decoded(session_id: str, rows: list[Any]) -> list[StoredEvent]:
-    stored = []
-    for row in rows:
-        try:
-            event = decode(row.record)
-        except CodecError as error:
-            raise StoreError(
-                f"event {row.seq} of session {session_id} cannot be decoded: {error}; "
-                "GET .../verify says more"
-            ) from error
-        stored.append(
-            StoredEvent(row.session_id, row.seq, event, row.hash, row.prev_hash, row.recorded_at)
-        )
-    return stored
+def _decoded(session_id: str, rows: list[StoredRecord]) -> list[StoredEvent]:
+    try:
+        return decode_rows(session_id, rows)
+    except StoreError as error:
+        raise StoreError(f"{error}; GET .../verify says more") from error
 
 
 def _prepared(session_id: str, stored: list[StoredEvent]) -> SessionPrepared:

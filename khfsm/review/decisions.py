@@ -11,12 +11,10 @@ the stream and appends after the winner.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from khfsm.domain.codec import CodecError, decode
 from khfsm.domain.events import (
     FaceChecked,
     MotionViolated,
@@ -28,7 +26,13 @@ from khfsm.domain.events import (
 from khfsm.domain.fold import SessionSummary, fold
 from khfsm.domain.review import DecisionRefused, ReviewedResult, decide, reviewed_result
 from khfsm.errors import KhfsmError
-from khfsm.store.recorder import EventRecorder, SequenceConflict, StoredEvent, StoreError
+from khfsm.store.recorder import (
+    EventRecorder,
+    SequenceConflict,
+    StoredEvent,
+    StoreError,
+    decode_rows,
+)
 
 # What a review needs of a stream: everything but the frames (a 2-minute session's 2440
 # `FrameObserved` rows are the bulk of it, and no ruling reads them).
@@ -146,26 +150,4 @@ def _review_events(recorder: EventRecorder, session_id: str) -> tuple[list[Store
     if row is None:
         raise SessionNotFound(f"no session {session_id} is stored")
     rows = recorder.read_records_of(session_id, REVIEW_TYPES)
-    return _decoded(session_id, rows), row.events
-
-
-def _decoded(session_id: str, rows: Iterable[Any]) -> list[StoredEvent]:
-    stored = []
-    for row in rows:
-        try:
-            event = decode(row.record)
-        except CodecError as error:
-            raise StoreError(
-                f"event {row.seq} of session {session_id} cannot be decoded: {error}"
-            ) from error
-        stored.append(
-            StoredEvent(
-                session_id=row.session_id,
-                seq=row.seq,
-                event=event,
-                hash=row.hash,
-                prev_hash=row.prev_hash,
-                recorded_at=row.recorded_at,
-            )
-        )
-    return stored
+    return decode_rows(session_id, rows), row.events

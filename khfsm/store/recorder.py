@@ -13,7 +13,7 @@ recorder computes on append, so a stream edited behind the engine's back fails
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -142,25 +142,7 @@ class EventRecorder(ABC):
 
     def read(self, session_id: str) -> list[StoredEvent]:
         """A session's events in sequence order (empty when the session is unknown)."""
-        stored = []
-        for row in self.read_records(session_id):
-            try:
-                event = decode(row.record)
-            except CodecError as error:
-                raise StoreError(
-                    f"event {row.seq} of session {session_id} cannot be decoded: {error}"
-                ) from error
-            stored.append(
-                StoredEvent(
-                    session_id=row.session_id,
-                    seq=row.seq,
-                    event=event,
-                    hash=row.hash,
-                    prev_hash=row.prev_hash,
-                    recorded_at=row.recorded_at,
-                )
-            )
-        return stored
+        return decode_rows(session_id, self.read_records(session_id))
 
     def events(self, session_id: str) -> list[Event]:
         return [stored.event for stored in self.read(session_id)]
@@ -209,3 +191,20 @@ def check_chain(
             events=len(rows),
         )
     return ChainReport(True, None, f"hash chain intact over {len(rows)} events", events=len(rows))
+
+
+def decode_rows(session_id: str, rows: Iterable[StoredRecord]) -> list[StoredEvent]:
+    """Stored rows of `session_id` as events; `StoreError` naming the first row whose record
+    does not decode (`khfsm verify` says more about such a session)."""
+    stored = []
+    for row in rows:
+        try:
+            event = decode(row.record)
+        except CodecError as error:
+            raise StoreError(
+                f"event {row.seq} of session {session_id} cannot be decoded: {error}"
+            ) from error
+        stored.append(
+            StoredEvent(row.session_id, row.seq, event, row.hash, row.prev_hash, row.recorded_at)
+        )
+    return stored
