@@ -155,6 +155,11 @@ class EventWriter:
             _call_back(callback)
             return
         self._spool_waiters.append((session_id, stream.next_seq, callback))
+        # Someone waits (a rep's push): spool now rather than at the next tick. Reps are a
+        # few a second on a whole site, so the extra fsyncs cost little, and the push is not
+        # held back up to a whole tick.
+        if self._spool_wake is not None:
+            self._spool_wake.set()
 
     def _release_spool_waiters(self) -> None:
         waiting, self._spool_waiters = self._spool_waiters, []
@@ -185,6 +190,8 @@ class EventWriter:
         An I/O error of the spool is raised (after the writer has switched to writing
         straight to the database): losing crash safety is the server's to report."""
         self._spool_wake = anyio.Event()
+        if self._spool_waiters:  # registered before this task began (see when_spooled)
+            self._spool_wake.set()
         try:
             while True:
                 with anyio.move_on_after(self._max_delay):

@@ -177,3 +177,20 @@ async def test_what_a_lane_tells_its_tablet_waits_for_the_spool(
         await writer.flush(session_id)
         group.cancel_scope.cancel()
     assert told == [10]  # told once all ten were in the spool file
+
+
+async def test_a_waiting_push_spools_at_once_not_at_the_next_tick(
+    recorder: EventRecorder, spool: Spool, tmp_path: Path
+) -> None:
+    events, session_id = pushup_session(tmp_path), uuid.uuid4().hex
+    # A tick of a minute: only the waiter's own wake-up can spool within the 10 s below.
+    writer = EventWriter(recorder, spool=spool, max_delay_ms=60_000)
+    told = anyio.Event()
+    async with anyio.create_task_group() as group:
+        group.start_soon(writer.run_spool)
+        writer.submit(session_id, events[:10])
+        writer.when_spooled(session_id, told.set)
+        with anyio.fail_after(10):
+            await told.wait()
+        assert spool.read(session_id).next_seq == 10
+        group.cancel_scope.cancel()
