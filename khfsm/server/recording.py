@@ -63,31 +63,58 @@ def frame_rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
-class VideoRecorder:
-    """One session's video. Not thread-safe: drive it from one worker thread at a time."""
+class _Mp4File:
+    """What both writers share: the open container, its one video stream, and how the file
+    is closed (hashed) or abandoned. Not thread-safe: drive it from one worker thread."""
 
-    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.rate = frame_rate(fps)
-        # yuv420p needs even dimensions: drop a last odd row/column rather than rescale.
-        self.width = max(2, width - width % 2)
-        self.height = max(2, height - height % 2)
         self.frames = 0
         self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
 
-    def open(self) -> None:
+    def _create(self, options: dict[str, str]) -> av.container.OutputContainer:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            container = av.open(
-                str(self.path),
-                mode="w",
-                format="mp4",
-                # a track timescale of the frame rate itself: stored pts are frame indices
-                options={**FRAGMENTED_MP4, "video_track_timescale": str(self.rate.numerator)},
-            )
+            return av.open(str(self.path), mode="w", format="mp4", options=options)
         except (OSError, av.FFmpegError) as error:
             raise RecordingError(f"cannot create the video {self.path}: {error}") from error
+
+    def _sealed(self, container: av.container.OutputContainer) -> Evidence:
+        container.close()
+        return Evidence(
+            sha256=file_sha256(self.path), size=self.path.stat().st_size, frames=self.frames
+        )
+
+    def abort(self) -> None:
+        """Close without raising (after an error): whatever fragments were written stay."""
+        container, self._container, self._stream = self._container, None, None
+        if container is not None:
+            # Best effort: the error that led here is the one worth reporting.
+            with contextlib.suppress(Exception):
+                container.close()
+
+    def _require(self) -> tuple[av.container.OutputContainer, av.video.stream.VideoStream]:
+        if self._container is None or self._stream is None:
+            raise RecordingError(f"the video {self.path} is not open")
+        return self._container, self._stream
+
+
+class VideoRecorder(_Mp4File):
+    """One session's video. Not thread-safe: drive it from one worker thread at a time."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+        super().__init__(path)
+        self.rate = frame_rate(fps)
+        # yuv420p needs even dimensions: drop a last odd row/column rather than rescale.
+        self.width = max(2, width - width % 2)
+        self.height = max(2, height - height % 2)
+
+    def open(self) -> None:
+        # a track timescale of the frame rate itself: stored pts are frame indices
+        container = self._create(
+            {**FRAGMENTED_MP4, "video_track_timescale": str(self.rate.numerator)}
+        )
         stream = container.add_stream("libx264", rate=self.rate)
         stream.width = self.width
         stream.height = self.height
@@ -126,48 +153,26 @@ class VideoRecorder:
         try:
             for packet in stream.encode(None):
                 container.mux(packet)
-        finally:
+        except BaseException:
             container.close()
-        return Evidence(
-            sha256=file_sha256(self.path), size=self.path.stat().st_size, frames=self.frames
-        )
-
-    def abort(self) -> None:
-        """Close without raising (after an error): whatever fragments were written stay."""
-        container, self._container, self._stream = self._container, None, None
-        if container is not None:
-            # Best effort: the error that led here is the one worth reporting.
-            with contextlib.suppress(Exception):
-                container.close()
-
-    def _require(self) -> tuple[av.container.OutputContainer, av.video.stream.VideoStream]:
-        if self._container is None or self._stream is None:
-            raise RecordingError(f"the video {self.path} is not open")
-        return self._container, self._stream
+            raise
+        return self._sealed(container)
 
 
-class PacketRecorder:
+class PacketRecorder(_Mp4File):
     """One session's video from the camera's own packets. Not thread-safe: drive it from one
     worker thread at a time."""
 
     def __init__(self, path: Path, template: av.video.stream.VideoStream) -> None:
-        self.path = path
+        super().__init__(path)  # frames: packets written (one per camera frame)
         self.template = template  # the camera's stream: codec, size, parameter sets
-        self.frames = 0  # packets written (one per camera frame)
-        self._container: av.container.OutputContainer | None = None
-        self._stream: av.video.stream.VideoStream | None = None
 
     def open(self) -> None:
+        container = self._create({**FRAGMENTED_MP4, "frag_duration": str(FRAGMENT_US)})
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            container = av.open(
-                str(self.path),
-                mode="w",
-                format="mp4",
-                options={**FRAGMENTED_MP4, "frag_duration": str(FRAGMENT_US)},
-            )
             stream = container.add_stream_from_template(self.template)
-        except (OSError, av.FFmpegError, ValueError) as error:
+        except (av.FFmpegError, ValueError) as error:
+            container.close()
             raise RecordingError(f"cannot create the video {self.path}: {error}") from error
         if self.template.codec_context.name == "hevc":
             stream.codec_tag = "hvc1"  # the tag browsers (Safari, Chromium) play HEVC with
@@ -188,19 +193,4 @@ class PacketRecorder:
         """Close (writing the last fragment) and hash the file."""
         container, _stream = self._require()
         self._container = self._stream = None
-        container.close()
-        return Evidence(
-            sha256=file_sha256(self.path), size=self.path.stat().st_size, frames=self.frames
-        )
-
-    def abort(self) -> None:
-        """Close without raising (after an error): whatever fragments were written stay."""
-        container, self._container, self._stream = self._container, None, None
-        if container is not None:
-            with contextlib.suppress(Exception):
-                container.close()
-
-    def _require(self) -> tuple[av.container.OutputContainer, av.video.stream.VideoStream]:
-        if self._container is None or self._stream is None:
-            raise RecordingError(f"the video {self.path} is not open")
-        return self._container, self._stream
+        return self._sealed(container)
