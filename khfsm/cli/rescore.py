@@ -27,7 +27,7 @@ import click
 
 from khfsm.cli.db import database_url_option, open_store
 from khfsm.cli.replay import CannotCheck, load_events, outcome, run_replay
-from khfsm.cli.sessions import session_filters
+from khfsm.cli.sessions import filtered_sessions, session_filters
 from khfsm.domain.events import RepCounted, SessionPrepared
 from khfsm.domain.fold import SessionSummary
 
@@ -283,15 +283,7 @@ def rescore(
 
     recorder = open_store(ctx, database_url)
     try:
-        rows = recorder.list_sessions(
-            task=task,
-            capture_id=capture_id,
-            since=since,
-            until=until,
-            state=status if isinstance(status, str) else None,
-            end_status=status if isinstance(status, int) else None,
-            limit=limit,
-        )
+        rows = filtered_sessions(recorder, task, capture_id, since, until, status, limit)
         results = [rescore_session(recorder, row) for row in rows]
     except StoreError as error:
         raise CannotCheck(str(error)) from error

@@ -71,6 +71,29 @@ def session_filters(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def filtered_sessions(
+    recorder: Any,
+    task: str | None,
+    capture_id: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    status: str | int | None,
+    limit: int | None,
+) -> list[Any]:
+    """The sessions `session_filters` chose, newest first (`status`: a state or an end code)."""
+    return list(
+        recorder.list_sessions(
+            task=task,
+            capture_id=capture_id,
+            since=since,
+            until=until,
+            state=status if isinstance(status, str) else None,
+            end_status=status if isinstance(status, int) else None,
+            limit=limit,
+        )
+    )
+
+
 @click.command()
 @click.argument("session_prefix", metavar="[SESSION]", required=False)
 @database_url_option
@@ -106,15 +129,7 @@ def sessions(
         if session_prefix is not None:
             rows = sessions_by_prefix(recorder, session_prefix, limit)
         else:
-            rows = recorder.list_sessions(
-                task=task,
-                capture_id=capture_id,
-                since=since,
-                until=until,
-                state=status if isinstance(status, str) else None,
-                end_status=status if isinstance(status, int) else None,
-                limit=limit,
-            )
+            rows = filtered_sessions(recorder, task, capture_id, since, until, status, limit)
         summaries = [summary_of(recorder, row) for row in rows]
         reviews = [reviewed_of(recorder, row) for row in rows]
     except StoreError as error:
