@@ -9,7 +9,7 @@ offset, a total, other orders, the "reviewed or not" filter (a session is review
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, select
@@ -20,6 +20,7 @@ from khfsm.domain.machine import State
 from khfsm.errors import KhfsmError
 from khfsm.store import schema
 from khfsm.store.recorder import SessionRow
+from khfsm.store.sql import as_utc, session_row
 
 _sessions = schema.sessions
 _events = schema.events
@@ -127,21 +128,11 @@ def list_sessions(
         total = int(connection.execute(counted).scalar_one())
         rows = connection.execute(query).all()
     listed = [
-        Listed(_session_row(values), _utc(values["ended_at"]), bool(values["ruled"]))
-        for values in (row._mapping for row in rows)
+        Listed(
+            session_row(row),
+            None if row.ended_at is None else as_utc(row.ended_at),
+            bool(row.ruled),
+        )
+        for row in rows
     ]
     return listed, total
-
-
-def _session_row(values: Any) -> SessionRow:
-    fields = {name: values[name] for name in SessionRow.__dataclass_fields__}
-    fields["created_at"] = _utc(fields["created_at"])
-    fields["updated_at"] = _utc(fields["updated_at"])
-    return SessionRow(**fields)
-
-
-def _utc(moment: Any) -> Any:
-    # SQLite keeps no time zone: the store writes UTC and reads it back as such.
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from sqlalchemy import Engine, select
 from khfsm.domain.events import FrameObserved, SessionPrepared
 from khfsm.domain.pose import LANDMARK_COLUMNS, NUM_LANDMARKS
 from khfsm.store import schema
+from khfsm.store.sql import as_utc
 
 _events = schema.events
 _KEYPOINT_FLOATS = NUM_LANDMARKS * LANDMARK_COLUMNS
@@ -61,7 +61,7 @@ def event_page(engine: Engine, session_id: str, after: int, limit: int) -> Event
             seq=row.seq,
             type=row.type,
             hash=row.hash,
-            recorded_at=None if recorded is None else _utc(recorded).isoformat(),
+            recorded_at=None if recorded is None else as_utc(recorded).isoformat(),
         )
         items.append(item)
     return EventPage(items, items[-1]["seq"] if more and items else None)
@@ -118,8 +118,3 @@ def keypoints(engine: Engine, session_id: str, prepared: SessionPrepared) -> dic
         "pts": pts,
         "landmarks": landmarks,
     }
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite keeps no time zone: the store writes UTC and reads it back as such.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

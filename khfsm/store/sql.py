@@ -120,7 +120,7 @@ class SqlRecorder(EventRecorder):
     def _stored_summary(self, connection: Any, session_id: str) -> SessionSummary | None:
         query = select(_sessions).where(_sessions.c.session_id == session_id)
         row = connection.execute(query).first()
-        return None if row is None else _session_row(row).summary()
+        return None if row is None else session_row(row).summary()
 
     def _hash_before(self, connection: Any, session_id: str, seq: int) -> str:
         previous = connection.execute(
@@ -170,7 +170,7 @@ class SqlRecorder(EventRecorder):
                 ),
                 hash=digest,
                 prev_hash=prev_hash,
-                recorded_at=_utc(recorded_at),
+                recorded_at=as_utc(recorded_at),
             )
             for seq, kind, version, payload, blob, digest, prev_hash, recorded_at in result
         ]
@@ -192,9 +192,9 @@ class SqlRecorder(EventRecorder):
         if capture_id is not None:
             query = query.where(_sessions.c.capture_id == capture_id)
         if since is not None:
-            query = query.where(_sessions.c.created_at >= _utc(since))
+            query = query.where(_sessions.c.created_at >= as_utc(since))
         if until is not None:
-            query = query.where(_sessions.c.created_at < _utc(until))
+            query = query.where(_sessions.c.created_at < as_utc(until))
         if state is not None:
             query = query.where(_sessions.c.state == state)
         if end_status is not None:
@@ -202,13 +202,13 @@ class SqlRecorder(EventRecorder):
         if limit is not None:
             query = query.limit(limit)
         with self._reading("list sessions") as connection:
-            return [_session_row(row) for row in connection.execute(query)]
+            return [session_row(row) for row in connection.execute(query)]
 
     def session(self, session_id: str) -> SessionRow | None:
         query = select(_sessions).where(_sessions.c.session_id == session_id)
         with self._reading("read session " + session_id) as connection:
             row = connection.execute(query).first()
-        return None if row is None else _session_row(row)
+        return None if row is None else session_row(row)
 
     def session_ids_starting_with(self, prefix: str, limit: int = 10) -> list[str]:
         """Up to `limit` stored session ids that begin with `prefix`, in order (how the CLI
@@ -391,7 +391,8 @@ def _event_row(
     }
 
 
-def _session_row(row: Row[Any]) -> SessionRow:
+def session_row(row: Row[Any]) -> SessionRow:
+    """A row of the sessions table (extra columns are ignored) as a `SessionRow`."""
     values = row._mapping
     return SessionRow(
         session_id=values["session_id"],
@@ -399,8 +400,8 @@ def _session_row(row: Row[Any]) -> SessionRow:
         capture_id=values["capture_id"],
         level=values["level"],
         rules_version=values["rules_version"],
-        created_at=_utc(values["created_at"]),
-        updated_at=_utc(values["updated_at"]),
+        created_at=as_utc(values["created_at"]),
+        updated_at=as_utc(values["updated_at"]),
         state=values["state"],
         end_status=values["end_status"],
         count=values["count"],
@@ -410,7 +411,7 @@ def _session_row(row: Row[Any]) -> SessionRow:
     )
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     # SQLite keeps no time zone: everything is stored in UTC and read back as such.
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
