@@ -50,8 +50,15 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(default=None, description="ONNX models; default bundled.")
     providers: str = Field(default="auto", description="auto, cpu or cuda.")
     inference_threads: int = 1
-    inference_workers: int = 1
-    max_batch: int = 4
+    inference_workers: int = Field(
+        default=0,
+        description="Pose batches run at once; 0: one per core on CPU, 2 on a GPU "
+        "(khfsm.vision.batching.inference_plan).",
+    )
+    max_batch: int = Field(
+        default=0,
+        description="Frames of different lanes per pose batch; 0: 1 on CPU, 16 on a GPU.",
+    )
     max_wait_ms: float = 5.0
     ws_ping_interval: float = 20.0
     camera_grace_s: float = 5.0

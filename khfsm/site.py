@@ -127,7 +127,7 @@ class Site:
         from khfsm.store.spool import Spool
         from khfsm.store.urls import is_sqlite, parse_url
         from khfsm.store.writer import EventWriter
-        from khfsm.vision.batching import PoseService
+        from khfsm.vision.batching import PoseService, inference_plan
         from khfsm.vision.pose import load_pose_models
 
         settings = self.settings
@@ -170,11 +170,11 @@ class Site:
                 # SQLite answers within its busy timeout; a network database may not answer.
                 write_timeout_s=None if sqlite else timeouts.answer_s,
             )
+            workers, max_batch = inference_plan(
+                models.on_gpu, settings.inference_workers, settings.max_batch
+            )
             pose = PoseService(
-                models,
-                max_batch=settings.max_batch,
-                max_wait_ms=settings.max_wait_ms,
-                workers=settings.inference_workers,
+                models, max_batch=max_batch, max_wait_ms=settings.max_wait_ms, workers=workers
             )
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)  # runs before the group's exit
@@ -193,11 +193,14 @@ class Site:
             self.provider = models.detector.get_providers()[0]
             self._stack = stack.pop_all()
         log.info(
-            "khfsm %s ready: store %s, media root %s, inference on %s",
+            "khfsm %s ready: store %s, media root %s, inference on %s "
+            "(%d batches at once, up to %d frames each)",
             khfsm.__version__,
             self.database,
             self.media.root,
             self.provider,
+            self.pose.workers,
+            self.pose.max_batch,
         )
         return self
 

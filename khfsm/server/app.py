@@ -154,6 +154,8 @@ async def health(request: Request) -> JSONResponse:
         "store": store,
         "inference": {
             "provider": site.provider,
+            "workers": site.pose.workers,
+            "max_batch": site.pose.max_batch,
             "batches": site.pose.batches_run,
             "frames": site.pose.frames_run,
         },

@@ -15,6 +15,7 @@ checks bit equality).
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Hashable
@@ -26,6 +27,32 @@ import numpy as np
 from khfsm.errors import KhfsmError
 from khfsm.vision.batchrun import BatchRunner
 from khfsm.vision.pose import PoseEstimate, PoseModels, PoseStep, Track, check_frame, estimate_batch
+
+# On a GPU a batch costs far less than its frames one by one, and two batches in flight keep
+# it busy while the next is gathered. Not measured yet (no GPU was lent): a starting point.
+GPU_BATCH = 16
+GPU_WORKERS = 2
+
+
+def inference_plan(
+    on_gpu: bool, workers: int = 0, max_batch: int = 0, cores: int | None = None
+) -> tuple[int, int]:
+    """(workers, max_batch) for the PoseService; 0 means "choose for this machine".
+
+    On CPU a batch of n frames costs n single frames (the models compute every sample
+    independently, and one intra-op thread per run is the fastest use of a core:
+    benchmarks/bench_pose.py), so batching only adds latency, and worse, a batch runs on ONE
+    core: with workers=2 and max_batch=4, three lanes' frames went into one batch while the
+    second core idled, and three 720p lanes fell to 15.5 fps each on 2 cores
+    (benchmarks/bench_server.py). So on CPU: a worker per core, one frame each. On a GPU:
+    few workers, large batches.
+    """
+    cores = cores or os.cpu_count() or 1
+    if workers <= 0:
+        workers = GPU_WORKERS if on_gpu else cores
+    if max_batch <= 0:
+        max_batch = GPU_BATCH if on_gpu else 1
+    return workers, max_batch
 
 
 @dataclass(eq=False, slots=True)
@@ -70,9 +97,9 @@ class PoseService:
                     BatchRunner(models.landmarker, io_binding=True, fixed_batch=max_batch),
                 )
             )
-        self._max_batch = max_batch
+        self.max_batch = self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
-        self._workers = workers
+        self.workers = self._workers = workers
         self._pending: deque[_Job] = deque()  # arrival order, across lanes
         self._busy: set[Hashable] = set()  # lanes with a frame in a batch
         self._tracks: dict[Hashable, Track] = {}
