@@ -20,10 +20,14 @@ Figures printed per step and in the summary:
     moment its verdict (and push, if any) is handed to the tablet's connection, median and
     p99 over every frame of every lane (the server's own per-lane samples, /healthz);
   * event-loop lag p99 during the step (the server's ticker, /healthz);
-  * the recording's size per minute of video.
+  * the recording's size per minute of video;
+  * inference alone, measured in this process before and after the ramp on the first clip's
+    frames at the same resolution (`bench_pose.py`'s tracking throughput, a worker per core),
+    as lanes of 20 fps: the figure the lanes sustained are compared with, in one run on one
+    machine (this machine's speed drifts between runs).
 
 usage: python benchmarks/bench_server.py [--resolution native|720p|360p] [--seconds 20]
-       [--max-lanes 6] [--workers N]
+       [--start-lanes 1] [--max-lanes 6] [--workers N] [--reference-seconds 10]
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -159,6 +165,21 @@ async def poll_health(url: str, stop: asyncio.Event, samples: list[dict]) -> Non
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
+def inference_alone(clip: Path, seconds: float) -> float:
+    """Frames per second of the pose step alone (tracking, as `bench_pose.py` measures it:
+    one frame per run, a worker per core, one intra-op thread each) on `clip`'s frames at the
+    benchmark's resolution, in this process: what the lanes are measured against."""
+    from bench_pose import load_frames, throughput, tracking_rois
+
+    from khfsm.vision.pose import load_pose_models
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        frames = load_frames(clip, 40)
+        models = load_pose_models(threads=1, providers="cpu")
+        rois = tracking_rois(models, frames)
+    return throughput(models, frames, rois, 1, os.cpu_count() or 1, seconds)
+
+
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.999) - 1))]
@@ -230,11 +251,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--max-lanes", type=int, default=6)
+    parser.add_argument("--start-lanes", type=int, default=1, help="the ramp's first step")
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
-        help="inference batches in flight (default: the number of cores)",
+        default=0,
+        help="inference batches in flight (default 0: the server's own plan, one per core on CPU)",
+    )
+    parser.add_argument(
+        "--reference-seconds",
+        type=float,
+        default=10.0,
+        help="how long inference alone is measured before and after the ramp (0: not at all)",
     )
     parser.add_argument(
         "--keep-going",
@@ -258,15 +286,23 @@ def main() -> None:
     media.mkdir()
     for clip in CLIPS:
         shutil.copyfile(clips / clip, media / clip)  # a link out of the media root is refused
+    reference: list[float] = []
+    if args.reference_seconds > 0:
+        reference.append(inference_alone(media / CLIPS[0], args.reference_seconds))
     port = free_port()
     server = start_server(root, port, args.workers)
-    print(f"khfsm server benchmark: {os.cpu_count()} CPU cores, {args.workers} inference "
-          f"worker(s), {args.seconds:g} s per step at {FPS} fps, "
+    plan = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()["inference"]
+    print(f"khfsm server benchmark: {os.cpu_count()} CPU cores, inference on "
+          f"{plan['provider']} ({plan['workers']} batches at once, up to {plan['max_batch']} "
+          f"frames each), {args.seconds:g} s per step at {FPS} fps, "
           f"clips {args.resolution}")  # fmt: skip
+    if reference:
+        print(f"inference alone (before the ramp): {reference[0]:.1f} frames/s = "
+              f"{reference[0] / FPS:.1f} lanes of {FPS} fps")  # fmt: skip
     sustained = 0
     best: dict[str, Any] | None = None
     try:
-        for lanes in range(1, args.max_lanes + 1):
+        for lanes in range(args.start_lanes, args.max_lanes + 1):
             result = asyncio.run(step(port, server.pid, lanes, args.seconds, media))
             rates = ", ".join(f"{lane['fps']:.1f}" for lane in result["per_lane"])
             lag = result["loop_lag_ms"]
@@ -286,14 +322,22 @@ def main() -> None:
                 if args.keep_going:
                     continue
                 break
-            if sustained == lanes - 1:
+            if sustained in (0, lanes - 1):
                 sustained, best = lanes, result
     finally:
         server.terminate()
         server.wait(timeout=30)
+    if args.reference_seconds > 0:
+        reference.append(inference_alone(media / CLIPS[0], args.reference_seconds))
     print("\nsummary")
     print(f"  inference provider: {best['provider'] if best else '?'}")
     print(f"  simultaneous 20 fps lanes sustained from video files: {sustained}")
+    if reference:
+        allowed = int(statistics.mean(reference) // FPS)
+        spread = ", ".join(f"{value:.1f}" for value in reference)
+        print(f"  inference alone: {spread} frames/s (before, after) = {allowed} lanes; "
+              f"sustained / inference alone = {sustained}/{allowed}"
+              f" = {sustained / allowed:.0%}" if allowed else "")  # fmt: skip
     if best is not None:
         print(f"  frame-to-push latency at {sustained} lane(s): median "
               f"{best['latency_ms_p50']:.0f} ms, p99 {best['latency_ms_p99']:.0f} ms")  # fmt: skip

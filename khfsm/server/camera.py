@@ -68,14 +68,49 @@ class CameraInfo:
         return self.codec in REMUXABLE_CODECS
 
 
-@dataclass(frozen=True, slots=True)
 class CapturedFrame:
-    image: np.ndarray  # BGR uint8
-    timestamp: float  # seconds on the camera's timeline, from its first frame
-    pts: float | None = None  # presentation time in the recording (s); None: not remuxed
-    # The packets demuxed since the previous frame (this frame's among them), renumbered onto
-    # the recording's timeline: what a remuxing recorder writes. Empty for device cameras.
-    packets: tuple[av.Packet, ...] = ()
+    """One camera frame: its picture, its time on the camera's timeline (`timestamp`, seconds
+    from the first frame), its presentation time in the recording (`pts`, seconds; None when
+    the camera is not remuxed), and the packets demuxed since the previous frame (this
+    frame's among them), renumbered onto the recording's timeline: what a remuxing recorder
+    writes (empty for device cameras).
+
+    A frame read with `Camera.read(lazy=True)` keeps the decoder's YUV picture and converts it
+    to BGR on first use of `image`, so the camera frames no lane assesses (a 25 fps camera
+    assessed at 20 fps: one in five) are never converted. The conversion blocks: touch
+    `image` in a worker thread.
+    """
+
+    __slots__ = ("_image", "_picture", "packets", "pts", "timestamp")
+
+    def __init__(
+        self,
+        image: np.ndarray | av.VideoFrame,
+        timestamp: float,
+        pts: float | None = None,
+        packets: tuple[av.Packet, ...] = (),
+    ) -> None:
+        self._image: np.ndarray | None = None
+        self._picture: av.VideoFrame | None = None
+        if isinstance(image, np.ndarray):
+            self._image = image
+        else:
+            self._picture = image
+        self.timestamp = timestamp
+        self.pts = pts
+        self.packets = packets
+
+    @property
+    def image(self) -> np.ndarray:
+        """BGR uint8."""
+        return self.convert()
+
+    def convert(self) -> np.ndarray:
+        """The picture as BGR uint8, converted now if it was not yet (blocks)."""
+        if self._image is None:
+            assert self._picture is not None
+            self._image, self._picture = self._picture.to_ndarray(format="bgr24"), None
+        return self._image
 
 
 class CameraReader(Protocol):
@@ -83,7 +118,7 @@ class CameraReader(Protocol):
     info: CameraInfo | None
 
     def open(self) -> CameraInfo: ...
-    def read(self) -> CapturedFrame | None: ...
+    def read(self, lazy: bool = False) -> CapturedFrame | None: ...
     def tail(self, until_s: float) -> tuple[av.Packet, ...]: ...
     def reopen(self) -> CameraInfo: ...
     def close(self) -> None: ...
@@ -206,8 +241,9 @@ class Camera(_Lifecycle):
         self.info = CameraInfo(width, height, fps if math.isfinite(fps) and fps > 0 else 0.0, codec)
         return self.info
 
-    def read(self) -> CapturedFrame | None:
-        """The next frame, or None when the source has none (end of file, stream broken)."""
+    def read(self, lazy: bool = False) -> CapturedFrame | None:
+        """The next frame, or None when the source has none (end of file, stream broken).
+        `lazy`: converted to BGR on first use of its `image` (see CapturedFrame)."""
         with self._lock:
             if self._closed or self._container is None:
                 return None
@@ -215,7 +251,7 @@ class Camera(_Lifecycle):
                 if not self._demux_one():
                     return None
             frame, time_base = self._decoded.popleft()
-            image = frame.to_ndarray(format="bgr24")
+            image = frame if lazy else frame.to_ndarray(format="bgr24")
             pts = float(frame.pts * time_base) if frame.pts is not None else None
             packets = self._take_packets_until(frame.pts)
             timestamp = self._timestamp(pts)
@@ -392,7 +428,7 @@ class DeviceCamera(_Lifecycle):
         self.info = CameraInfo(width, height, fps if math.isfinite(fps) and fps > 0 else 0.0)
         return self.info
 
-    def read(self) -> CapturedFrame | None:
+    def read(self, lazy: bool = False) -> CapturedFrame | None:
         with self._lock:
             capture = self._capture
             if capture is None or self._closed:

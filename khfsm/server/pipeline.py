@@ -432,7 +432,10 @@ class ExerciseLane(Lane):
         def read() -> CapturedFrame | None:
             started = time.thread_time()
             try:
-                frame = camera.read()
+                frame = camera.read(lazy=True)
+                # Converted to BGR here, in the worker thread, and only when assessed.
+                if frame is not None and assessed_until(k, self.fps, frame.timestamp) > k:
+                    frame.convert()
             finally:
                 self.stats.cpu_s["decode"] += time.thread_time() - started
             if frame is not None and frame.pts is not None:  # remuxed: every packet, now

@@ -38,6 +38,7 @@ from khfsm.vision.pose import PoseTracker
 from tests.browser.test_recording_plays_in_chromium import CHROMIUM, PAGE, _free_port
 from tests.conftest import unavailable
 from tests.server.conftest import (
+    CLIP,
     RunningServer,
     assert_recording,
     connect,
@@ -298,3 +299,22 @@ def test_remuxed_recording_plays_and_seeks_in_chromium(served_remux: str, tmp_pa
     assert result["duration"] >= 3.9
     assert result["seekedTo"] == pytest.approx(2.0, abs=0.06)
     assert result["readyState"] >= 2  # HAVE_CURRENT_DATA: the frame at 2 s is decoded
+
+
+def test_a_lazy_frame_is_the_same_picture_converted_when_first_used(videos: Path) -> None:
+    """Lanes read lazily and convert only the frames they assess: the pictures must be the
+    ones an eager read gives, and the packets and times must not depend on it."""
+    source = videos / CLIP
+    eager, lazy = (Camera(CameraSource(SourceKind.FILE, str(source), str(source))) for _ in "ab")
+    try:
+        eager.open(), lazy.open()
+        for index in range(12):
+            a, b = eager.read(), lazy.read(lazy=True)
+            assert a is not None and b is not None
+            assert (a.timestamp, a.pts, len(a.packets)) == (b.timestamp, b.pts, len(b.packets))
+            if index % 5 == 4:  # one in five never converted, as a lane skips it
+                continue
+            assert np.array_equal(a.image, b.convert())
+            assert b.image is b.convert()  # converted once
+    finally:
+        eager.close(), lazy.close()
