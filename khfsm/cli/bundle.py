@@ -48,7 +48,9 @@ def export(
     media_root: Path | None,
     database_url: str | None,
 ) -> None:
-    """Write SESSION_ID's events, video, verify report and manifest into one zip."""
+    """Write SESSION_ID's events, video, verify report and manifest into one zip. A unique
+    prefix of the id is enough, as for `khfsm replay` and `verify`."""
+    from khfsm.cli.ids import resolve_session_id
     from khfsm.review.bundle import write_bundle
     from khfsm.review.decisions import SessionNotFound
     from khfsm.settings import load_settings
@@ -56,14 +58,17 @@ def export(
 
     root = ctx.find_root().obj or {}
     settings = load_settings(root.get("config_file"), media_root=media_root)
-    target = output or Path(f"{session_id}.zip")
-    if target.exists():
-        raise click.ClickException(f"{target} exists; name another file with -o")
     recorder = open_store(ctx, database_url)
+    target: Path | None = None
     try:
+        session_id = resolve_session_id(recorder, session_id)
+        target = output or Path(f"{session_id}.zip")
+        if target.exists():
+            raise click.ClickException(f"{target} exists; name another file with -o")
         info = write_bundle(recorder, settings.resolved_media_root, session_id, target)
     except (SessionNotFound, StoreError) as error:
-        target.unlink(missing_ok=True)
+        if target is not None:
+            target.unlink(missing_ok=True)
         raise click.ClickException(str(error)) from error
     finally:
         recorder.close()

@@ -38,7 +38,7 @@ def exported(store: Store, tmp_path: Path) -> Path:
     result = run(
         "bundle",
         "export",
-        store.session_id,
+        store.session_id[:8],  # a unique prefix is enough, as for replay and verify
         "-o",
         str(out),
         "--database-url",
@@ -47,8 +47,17 @@ def exported(store: Store, tmp_path: Path) -> Path:
         str(store.media),
     )
     assert result.exit_code == 0, result.output
-    assert "chain head" in result.output
+    assert "chain head" in result.output and store.session_id in result.output
     return out
+
+
+def test_export_of_an_unknown_session_says_so(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "none.zip"
+    args = ["-o", str(out), "--database-url", store.url, "--media-root", str(store.media)]
+    result = CliRunner().invoke(cli, ["bundle", "export", "zz", *args])
+    assert result.exit_code == 2, result.output
+    assert "no session zz is stored, nor one whose id starts with it" in result.output
+    assert not out.exists()
 
 
 def rewritten(source: Path, target: Path, name: str, change: object) -> Path:
