@@ -109,7 +109,10 @@ def uvicorn_server(app: Starlette, settings: Settings, **options: Any) -> Gracef
     async def before_close() -> None:
         site = getattr(app.state, "site", None)
         if site is not None:
-            await drain(site.registry.shutdown, app.state.connections, settings.shutdown_drain_s)
+            webhook = site.webhook.wait_idle if site.webhook is not None else None
+            await drain(
+                site.registry.shutdown, app.state.connections, settings.shutdown_drain_s, webhook
+            )
 
     return GracefulServer(config, before_close)
 

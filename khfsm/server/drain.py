@@ -8,6 +8,8 @@ and only then shuts the application down, so the tablets never hear how their te
 2. end every running lane with status −6 ("server shutting down") — its events are made
    durable and its terminal push is queued to its tablets (`LaneRegistry.shutdown`);
 3. wait until every connection has sent what it has queued;
+4. with a result webhook, wait until the results queued so far (the −6 endings among them)
+   are delivered or given up;
 
 all within ``shutdown_drain_s`` (setting, default 15 s); then uvicorn closes the
 connections and the site as before. A second SIGTERM/Ctrl-C still forces the exit.
@@ -49,18 +51,29 @@ class OpenConnections:
             await outbox.emptied()
 
 
-async def drain(end_lanes: Callable[[float], Awaitable[None]], connections: OpenConnections,
-                wait_s: float) -> None:  # fmt: skip
-    """End the lanes, then let every connection send its queued frames, within `wait_s`."""
+async def drain(
+    end_lanes: Callable[[float], Awaitable[None]],
+    connections: OpenConnections,
+    wait_s: float,
+    results_out: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """End the lanes, then let every connection send its queued frames and the result
+    webhook (`results_out`, when there is one) post its queued results, within `wait_s`."""
     started = time.monotonic()
     with anyio.move_on_after(wait_s) as scope:
         await end_lanes(wait_s)
         await connections.flushed()
         # The frames have left the outboxes; give the sockets a moment to write them.
         await anyio.sleep(0.1)
+        if results_out is not None:
+            await results_out()
     took = time.monotonic() - started
     if scope.cancelled_caught:
-        log.warning("shutdown: lanes and pushes not all done within %.0f s; closing anyway", wait_s)
+        log.warning(
+            "shutdown: lanes, pushes and results not all done within %.0f s; closing anyway "
+            "(results not posted stay in `khfsm results`)",
+            wait_s,
+        )
     else:
         log.info("shutdown: lanes ended and their tablets told in %.2f s", took)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,6 +23,7 @@ class Receiver:
         self.bodies: list[dict[str, Any]] = []  # accepted posts
         self.attempts = 0  # every post, answered or refused
         self.status = 200
+        self.delay_s = 0.0  # how long each answer takes (a slow records system)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -37,6 +39,7 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length))
+                time.sleep(receiver.delay_s)
                 with receiver._lock:
                     receiver.attempts += 1
                     status = receiver.status

@@ -2,7 +2,8 @@
 
 A real `khfsm serve` process, a real WebSocket tablet with one running and one prepared
 lane: after SIGTERM the tablet receives both terminal pushes (status −6, "server shutting
-down") and only then the close frame; the store holds both sessions ended with −6.
+down") and only then the close frame; the store holds both sessions ended with −6, and the
+result webhook (a real local receiver) got both results before the process ended.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 import websockets
 
 from khfsm.domain.events import SessionEnded
+from tests.review.receiver import Receiver
 from tests.server.conftest import CLIP, Message, free_port, op, parse, prepare_body
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +36,7 @@ class Served:
     port: int
     process: subprocess.Popen[bytes]
     data: Path
+    receiver: Receiver
 
     @property
     def log(self) -> str:
@@ -47,13 +50,16 @@ def served(tmp_path: Path, videos: Path) -> Iterator[Served]:
     media.mkdir()
     shutil.copyfile(videos / CLIP, media / "clip.mp4")
     port = free_port()
-    env = {**os.environ, "KHFSM_DATA_DIR": str(tmp_path), "KHFSM_CAMERA_GRACE_S": "1"}
+    receiver = Receiver().start()
+    receiver.delay_s = 1.0  # a slow records system: the results are still in flight at SIGTERM
+    env = {**os.environ, "KHFSM_DATA_DIR": str(tmp_path), "KHFSM_CAMERA_GRACE_S": "1",
+           "KHFSM_WEBHOOK_URL": receiver.url}  # fmt: skip
     khfsm = Path(sys.executable).with_name("khfsm")
     command = [str(khfsm), "serve", "--host", "127.0.0.1", "--port", str(port),
                "--media-root", str(media)]  # fmt: skip
     with (tmp_path / "serve.log").open("w") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    served = Served(port, process, tmp_path)
+    served = Served(port, process, tmp_path, receiver)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -70,6 +76,7 @@ def served(tmp_path: Path, videos: Path) -> Iterator[Served]:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+        receiver.stop()
 
 
 @pytest.mark.anyio
@@ -108,6 +115,9 @@ async def test_sigterm_delivers_every_terminal_push_before_closing(served: Serve
     # a SIGTERM'd one (which supervisors such as systemd count as a clean stop).
     returncode = await anyio.to_thread.run_sync(lambda: process.wait(timeout=60))
     assert returncode in (0, -signal.SIGTERM)
+    # The results queued by the -6 endings were posted before the process ended.
+    posted = {body["session_id"]: body for body in served.receiver.bodies}
+    assert set(posted) == {terminal.body["session"] for terminal in terminals.values()}
 
     from khfsm.store.sql import open_recorder
 
