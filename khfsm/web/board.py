@@ -8,8 +8,9 @@ wakes every `TICK_S` to pick up new lanes and the time left. Each message is the
 Alerts, from what the server knows without asking the lane:
 - ``camera_lost``: the session ended with status −4 (video source lost);
 - ``unallowed_motion``: the session was stopped for unallowed motion (violated, −3);
-- ``falling_behind``: the pipeline's backlog is over a second of frames, or it assesses
-  fewer than `BEHIND_RATIO` of the lane's fps after `BEHIND_AFTER_S`;
+- ``falling_behind``: the camera's frame queue is full (the camera waits for the assessment:
+  `khfsm.server.pipeline.FRAME_QUEUE` frames, 0.4 s at 20 fps), or the lane assesses fewer
+  than `BEHIND_RATIO` of its fps after `BEHIND_AFTER_S`;
 - ``database_outage``: the store did not answer a probe within `PROBE_TIMEOUT_S`.
 """
 
@@ -27,6 +28,7 @@ import anyio
 from khfsm.domain.codes import EndStatus
 from khfsm.domain.machine import State
 from khfsm.server.lane import Lane, LaneKey
+from khfsm.server.pipeline import FRAME_QUEUE
 from khfsm.server.push import Push
 
 if TYPE_CHECKING:
@@ -123,10 +125,23 @@ def _behind(lane: Lane, fps: float) -> str:
     if lane.session.state is not State.RUNNING or not fps:
         return ""
     figures = lane.figures()
-    backlog = float(figures.get("backlog", 0))
-    assessed = float(figures.get("assessed", 0))
-    rate = float(figures.get("assessed_fps", 0))
-    if backlog > fps:
+    return behind(
+        backlog=float(figures.get("backlog", 0)),
+        assessed=float(figures.get("assessed", 0)),
+        rate=float(figures.get("assessed_fps", 0)),
+        fps=fps,
+    )
+
+
+def behind(
+    backlog: float, assessed: float, rate: float, fps: float, queue: int = FRAME_QUEUE
+) -> str:
+    """Why a running lane is falling behind, or "" when it is not.
+
+    The backlog cannot pass the queue's size (the camera then waits), so a full queue is
+    the sign; a lane whose rate stays under `BEHIND_RATIO` of its fps once `BEHIND_AFTER_S`
+    of frames are assessed is behind however its queue looks."""
+    if backlog >= queue - 1:
         return f"falling behind: {backlog:.0f} frames waiting"
     if rate and assessed / rate >= BEHIND_AFTER_S and rate < BEHIND_RATIO * fps:
         return f"falling behind: {rate:.1f} of {fps:g} fps"
