@@ -97,9 +97,9 @@ class PoseService:
                     BatchRunner(models.landmarker, io_binding=True, fixed_batch=max_batch),
                 )
             )
-        self.max_batch = self._max_batch = max_batch
+        self.max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
-        self.workers = self._workers = workers
+        self.workers = workers
         self._pending: deque[_Job] = deque()  # arrival order, across lanes
         self._busy: set[Hashable] = set()  # lanes with a frame in a batch
         self._tracks: dict[Hashable, Track] = {}
@@ -112,8 +112,8 @@ class PoseService:
     async def run(self) -> None:
         """Serve until cancelled (start it in the server's task group)."""
         self._changed = anyio.Event()
-        limiter = anyio.CapacityLimiter(self._workers)
-        slots = anyio.Semaphore(self._workers)
+        limiter = anyio.CapacityLimiter(self.workers)
+        slots = anyio.Semaphore(self.workers)
         try:
             async with anyio.create_task_group() as tg:
                 while True:
@@ -177,9 +177,9 @@ class PoseService:
         while not batch:
             await self._wait_for_change()
             self._take_into(batch)
-        if len(batch) < self._max_batch and self._max_wait > 0:
+        if len(batch) < self.max_batch and self._max_wait > 0:
             with anyio.move_on_after(self._max_wait):
-                while len(batch) < self._max_batch:
+                while len(batch) < self.max_batch:
                     await self._wait_for_change()
                     self._take_into(batch)
         return batch
@@ -187,7 +187,7 @@ class PoseService:
     def _take_into(self, batch: list[_Job]) -> None:
         """Move schedulable jobs (oldest first, one per idle lane) from pending into batch."""
         for job in list(self._pending):
-            if len(batch) >= self._max_batch:
+            if len(batch) >= self.max_batch:
                 return
             if job.lane in self._busy:
                 continue
