@@ -82,6 +82,7 @@ def store_session(url: str) -> str:
 
 @contextmanager
 def serving(settings: Settings) -> Iterator[str]:
+    """`khfsm serve`'s app under uvicorn in a thread; yields the server's root URL."""
     from khfsm.server.app import create_app
 
     config = uvicorn.Config(
@@ -95,7 +96,7 @@ def serving(settings: Settings) -> Iterator[str]:
             raise SystemExit("the server did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{settings.port}/api/v1"
+        yield f"http://127.0.0.1:{settings.port}"
     finally:
         server.should_exit = True
         thread.join(30)
@@ -134,7 +135,10 @@ def main() -> None:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         settings = Settings(data_dir=Path(tmp), database_url=url, port=port, host="127.0.0.1")
-        with serving(settings) as api, httpx.Client(base_url=api, timeout=60) as client:
+        with (
+            serving(settings) as root,
+            httpx.Client(base_url=f"{root}/api/v1", timeout=60) as client,
+        ):
             login = client.post("/login", json={"username": "bench", "password": "bench-password"})
             login.raise_for_status()
             totals, summaries, points = [], [], []

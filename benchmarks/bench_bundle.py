@@ -47,6 +47,7 @@ def record_video(clip: Path, out: Path) -> tuple[str, int, int, int]:
     step = rate / FPS
     sampled = [images[int(k * step)] for k in range(int(len(images) / step))]
     height, width = sampled[0].shape[:2]
+    out.parent.mkdir(parents=True, exist_ok=True)
     recorder = VideoRecorder(out, FPS, width, height)
     recorder.open()
     for index in range(FRAMES):

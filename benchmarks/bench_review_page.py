@@ -25,40 +25,19 @@ import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import av
-import uvicorn
+from bench_api import serving as serve_app
+from bench_bundle import record_video
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO.parent / "shared" / "data" / "videos" / "pushup_06_tayyab_pushup.mp4"
 FPS, FRAMES = 20.0, 2440  # Duration 122 s at 20 fps
 PASSWORD = "bench-password"
-
-
-def record_video(clip: Path, out: Path) -> tuple[str, int, int, int]:
-    """The clip's frames sampled at 20 fps and looped to 2,440 frames, by the live recorder."""
-    from khfsm.server.recording import VideoRecorder
-
-    with av.open(str(clip)) as source:
-        stream = source.streams.video[0]
-        rate = float(stream.average_rate or 25)
-        images = [frame.to_ndarray(format="bgr24") for frame in source.decode(stream)]
-    step = rate / FPS
-    sampled = [images[int(k * step)] for k in range(int(len(images) / step))]
-    height, width = sampled[0].shape[:2]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    recorder = VideoRecorder(out, FPS, width, height)
-    recorder.open()
-    for index in range(FRAMES):
-        recorder.write(index, sampled[index % len(sampled)])
-    evidence = recorder.close()
-    return evidence.sha256, evidence.size, width, height
 
 
 def store_session(root: Path) -> tuple[str, str]:
@@ -109,7 +88,7 @@ def store_session(root: Path) -> tuple[str, str]:
 
 @contextmanager
 def serving(root: Path, url: str) -> Iterator[str]:
-    from khfsm.server.app import create_app
+    """The app over `url`'s store, as bench_api.py serves it; yields the root URL."""
     from khfsm.settings import Settings
 
     with socket.socket() as sock:
@@ -118,20 +97,8 @@ def serving(root: Path, url: str) -> Iterator[str]:
     settings = Settings(
         data_dir=root, media_root=root / "media", database_url=url, port=port, host="127.0.0.1"
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise SystemExit("the server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serve_app(settings) as base:
+        yield base
 
 
 def chromium() -> Any:
