@@ -429,18 +429,21 @@ class ExerciseLane(Lane):
         origin: float | None = None  # monotonic time of the camera's timestamp 0 (files)
         last_reopen = time.monotonic()
 
-        def read() -> CapturedFrame | None:
+        def read() -> tuple[CapturedFrame, int] | None:
+            """The next camera frame and the end of the assessed frames it stands for."""
             started = time.thread_time()
             try:
                 frame = camera.read(lazy=True)
-                # Converted to BGR here, in the worker thread, and only when assessed.
-                if frame is not None and assessed_until(k, self.fps, frame.timestamp) > k:
+                if frame is None:
+                    return None
+                end = assessed_until(k, self.fps, frame.timestamp)
+                if end > k:  # converted to BGR here, in the worker thread, only when assessed
                     frame.convert()
             finally:
                 self.stats.cpu_s["decode"] += time.thread_time() - started
-            if frame is not None and frame.pts is not None:  # remuxed: every packet, now
+            if frame.pts is not None:  # remuxed: every packet, now
                 self._mux(frame.packets, camera.stream)
-            return frame
+            return frame, end
 
         while True:
             remaining = grace - (time.monotonic() - last_frame_at)
@@ -449,12 +452,12 @@ class ExerciseLane(Lane):
                     waited = grace + FIRST_FRAME_ALLOWANCE_S
                     return f"camera {display} delivered no frame within {waited:g} s of start"
                 return f"camera {display} delivered no frame for {grace:g} s"
-            frame = None
+            read_frame = None
             with anyio.move_on_after(remaining) as waiting:
-                frame = await anyio.to_thread.run_sync(
+                read_frame = await anyio.to_thread.run_sync(
                     read, abandon_on_cancel=True, limiter=limiter
                 )
-            if frame is None:
+            if read_frame is None:
                 if not self.source.live and not waiting.cancelled_caught:
                     return self._file_ended(k)  # a file's end: no camera to wait for
                 now = time.monotonic()
@@ -464,6 +467,7 @@ class ExerciseLane(Lane):
                 else:
                     await anyio.sleep(min(RETRY_S, max(0.0, remaining)))
                 continue
+            frame, end = read_frame
             last_frame_at = time.monotonic()
             if not self.source.live:  # play a file at its own rate, as a camera would
                 if origin is None:
@@ -474,7 +478,6 @@ class ExerciseLane(Lane):
             if self._assessment_over:
                 return "the assessment ended"  # not reported: nobody reads it any more
             captured_at = time.monotonic()
-            end = assessed_until(k, self.fps, frame.timestamp)
             while k < end:
                 # Encoded recordings hold the assessed frames, frame k at k / Fps.
                 remuxed = frame.pts is not None
