@@ -9,9 +9,9 @@ or when its camera backlog stays full. The ramp stops at the first step where a 
 behind.
 
 Lanes start at once by default: the worst case, because each lane's first 2 s run the pose
-detector on every frame while the examinee is chosen (`khfsm.vision.examinee`, settling), so a
-step's first seconds cost about twice the steady state; --stagger S starts them S s apart, as
-lanes whose operators press start one after another.
+detector on every 4th frame as well while the examinee is chosen (`khfsm.vision.examinee`,
+settling), so a step's first seconds cost more than the steady state; --stagger S starts them
+S s apart, as lanes whose operators press start one after another.
 
 With --resolution 720p or 360p the clips are first transcoded (once, cached in a temporary
 folder, never committed) to 1280x720 or 640x360 at 25 fps, H.264: what an IP camera sends.

@@ -22,8 +22,9 @@ from khfsm.offline.sampling import DEFAULT_FPS, expected_frames, sampled_frames
 
 # Bumped when the sampling or the conversion to Pose changes, so cached keypoints expire.
 # 2: the examinee is chosen among the detector's candidates (khfsm.vision.examinee), and the
-# changes of who is followed are kept with the keypoints.
-EXTRACTION_VERSION = "2"
+# changes of who is followed are kept with the keypoints. 3: while settling, the detector looks
+# at every `SETTLING_STRIDE`-th frame, not every frame.
+EXTRACTION_VERSION = "3"
 
 ReportProgress = Callable[[int, int], None]  # (frames done, frames expected)
 

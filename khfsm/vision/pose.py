@@ -299,10 +299,11 @@ def estimate_batch(
 
     tracks[i] is the lane's state after its previous frame (None: a new lane). At most four
     model calls are batched across all lanes: detection where there is no track or the
-    examinee is still settling; landmarks for the tracked crops and for the candidates a
-    lane has to choose among; then detection and the candidates' landmarks again for tracks
-    lost in this frame. `examinee_rule=False` follows MediaPipe's graph as authored instead
-    (the best-ranked detection, whoever it is): for parity checks of the models only.
+    examinee is still settling (every `SETTLING_STRIDE`-th frame); landmarks for the tracked
+    crops and for the candidates a lane has to choose among; then detection and the
+    candidates' landmarks again for tracks lost in this frame. `examinee_rule=False`
+    follows MediaPipe's graph as authored instead (the best-ranked detection, whoever it
+    is): for parity checks of the models only.
 
     Candidates are compared by where the landmark model puts them, not by the detector's own
     hip estimate: that is predicted from the face and can be off by half a body for a body
@@ -317,7 +318,7 @@ def estimate_batch(
         models,
         frames,
         detections,
-        [i for i, t in enumerate(states) if t.roi is None or t.examinee.settling],
+        [i for i, t in enumerate(states) if t.roi is None or t.examinee.looking],
     )
     # Lanes that choose among their candidates in this frame: no track, or a settling track
     # for which the detector shows a clearly more central person.

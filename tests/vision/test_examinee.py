@@ -11,6 +11,7 @@ from khfsm.vision.examinee import (
     CONTINUITY_GATE,
     REACQUIRE_FRAMES,
     SETTLING_FRAMES,
+    SETTLING_STRIDE,
     SWITCH_MARGIN,
     Change,
     Choice,
@@ -117,6 +118,18 @@ def test_the_settling_clock_starts_at_the_choice_and_runs_while_she_is_missed() 
     switched = seen(replace(examinee, frames=3), PARTNER, Change.SWITCHED)
     assert switched.frames == 4  # a switch does not restart settling
     assert missed(Examinee()) == Examinee()  # nobody chosen yet: nothing to count
+
+
+def test_while_settling_the_detector_looks_at_every_stride_th_frame_then_no_more() -> None:
+    assert Examinee().looking  # nobody chosen: every frame is looked at
+    examinee = seen(Examinee(), EXAMINEE, Change.CHOSEN)
+    looks = []
+    for frame in range(2 * SETTLING_FRAMES):
+        looks.append(examinee.looking)
+        examinee = seen(examinee, EXAMINEE, None) if frame % 3 else missed(examinee)
+    assert [i for i, look in enumerate(looks) if look] == list(
+        range(0, SETTLING_FRAMES, SETTLING_STRIDE)
+    )
 
 
 @pytest.mark.parametrize(

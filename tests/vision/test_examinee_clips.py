@@ -26,7 +26,7 @@ from khfsm.assess import Keypoints, cached_keypoints, judge_keypoints, sampled_f
 from khfsm.domain.events import ExamineeChanged, ExamineeLost, FrameObserved, SessionPrepared
 from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
-from khfsm.vision.examinee import Change
+from khfsm.vision.examinee import SETTLING_STRIDE, Change
 from khfsm.vision.pose import PoseTracker, load_pose_models
 
 pytestmark = pytest.mark.video
@@ -66,20 +66,29 @@ def test_situp_24_follows_the_examinee_not_the_partner_holding_her_feet(
     # within the settling time the examinee, nearer the lane centre, replaces her.
     [switch] = switches(keypoints)
     assert switch.frame < FPS and switch.candidates >= 2 and 0.4 < switch.x < 0.8
+    # Nobody else is chosen after the switch: every later change is about the examinee.
+    later = [e for e in keypoints.examinee if e.frame > switch.frame]
+    assert all(e.x > 0.35 for e in later), later
     followed = keypoints.present[switch.frame :]
     x = hips_x(keypoints)[switch.frame :][followed]
     assert followed.mean() > 0.9
-    assert (x > 0.35).all(), f"partner's hips followed in {(x <= 0.35).sum()} frames"
+    # At the top of a sit-up the examinee's folded body overlaps the partner holding her
+    # feet, and the landmark model's hips can slide towards the partner's for a moment
+    # before coming back (seen for 10 frames on one CPU's arithmetic, none on another's):
+    # a limit of the model on overlapping people, not a choice of the partner.
+    on_partner = int((x <= 0.35).sum())
+    assert on_partner <= 0.05 * len(x), f"partner's hips followed in {on_partner} frames"
 
 
 def test_pushup_27_follows_the_adult(clip: Callable[[str], Keypoints]) -> None:
     keypoints = clip(PUSHUP)
     assert not switches(keypoints)
     present = keypoints.present
-    assert present.all()
-    nose_x = keypoints.landmarks[:, NOSE, 0] / keypoints.frame_width
+    # He may be lost for a moment (a loss is recorded, nobody is followed instead).
+    assert present.mean() > 0.95
+    nose_x = keypoints.landmarks[present, NOSE, 0] / keypoints.frame_width
     # The adult's head is at the left, the child is to his right.
-    assert (nose_x < 0.5).all() and (hips_x(keypoints) < 0.65).all()
+    assert (nose_x < 0.5).all() and (hips_x(keypoints)[present] < 0.65).all()
 
 
 def test_pullup_23_follows_the_right_hand_athlete(clip: Callable[[str], Keypoints]) -> None:
@@ -118,13 +127,16 @@ def test_without_the_rule_mediapipe_follows_the_partner(videos: Path) -> None:
     ours, theirs = PoseTracker(models), PoseTracker(models, examinee_rule=False)
     changes = []
     for k, frame in sampled_frames(videos / SITUP, FPS):
-        if k == 12:
+        if k == 14:
             break
         mine, mediapipe = ours.step(frame), theirs.step(frame)
         changes.append(mine.examinee and mine.examinee.change)
         assert mine.estimate is not None and mediapipe.estimate is not None
         width = frame.shape[1]
-        if k >= 8:
+        if Change.SWITCHED in changes:  # from the switch on, ours is the examinee
             assert mine.estimate.landmarks[[LEFT_HIP, RIGHT_HIP], 0].mean() / width > 0.35
+        if k >= 8:
             assert mediapipe.estimate.landmarks[[LEFT_HIP, RIGHT_HIP], 0].mean() / width < 0.25
-    assert changes[0] is Change.CHOSEN and Change.SWITCHED in changes
+    # The detector looks every SETTLING_STRIDE frames while settling: the switch comes
+    # within the first few looks.
+    assert changes[0] is Change.CHOSEN and Change.SWITCHED in changes[: 3 * SETTLING_STRIDE]
