@@ -275,7 +275,7 @@ def main() -> None:
         type=float,
         default=0.0,
         help="seconds between the lanes' starts (default 0: all at once, the worst case: each "
-        "lane's first 2 s run the detector on every frame while the examinee is chosen)",
+        "lane's first 2 s also run the detector on every 4th frame while the examinee is chosen)",
     )
     parser.add_argument(
         "--workers",
