@@ -10,14 +10,17 @@ stale keypoints. `pytest --cache-clear` forces a fresh extraction.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from khfsm.assess import Keypoints, cached_keypoints
+from khfsm.offline.cache import keypoints_cache_key
 from tests.conftest import videos_dir
 
 FPS = 20.0
@@ -47,6 +50,7 @@ def clip_keypoints(request: pytest.FixtureRequest, videos: Path) -> Callable[[st
     cache_dir = (
         Path(configured) if configured else Path(request.config.cache.mkdir("khfsm-keypoints"))
     )
+    extract_missing(sorted(videos.glob("*.mp4")), cache_dir)
     memo: dict[str, Keypoints] = {}
 
     def get(name: str) -> Keypoints:
@@ -55,3 +59,31 @@ def clip_keypoints(request: pytest.FixtureRequest, videos: Path) -> Callable[[st
         return memo[name]
 
     return get
+
+
+def extract_missing(clips: list[Path], cache_dir: Path) -> None:
+    """Extract the clips not in the cache yet, one process per core: a cold extraction of
+    every clip takes ten minutes on one core of a slow 2-core machine, half of CI's time.
+    Each process writes its clip's cache file (atomically); the tests then read them."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    missing = [
+        clip
+        for clip in clips
+        if not (cache_dir / f"{clip.stem}-{keypoints_cache_key(clip, FPS)}.npz").is_file()
+    ]
+    workers = min(len(missing), os.cpu_count() or 1)
+    if workers < 2:
+        return  # nothing to share out: the tests extract what they need as they go
+    # Longest first, so no process is left with a long clip at the end. `spawn`: a fresh
+    # interpreter per worker, not a fork of this one with ONNX Runtime's threads in it.
+    missing.sort(key=lambda clip: clip.stat().st_size, reverse=True)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for clip in missing:
+            pool.submit(_extract_into, str(clip), str(cache_dir))
+        # Leaving the block waits for every clip; an extraction that failed leaves no file,
+        # and the test that needs it extracts it again and reports the error itself.
+
+
+def _extract_into(clip: str, cache_dir: str) -> None:
+    cached_keypoints(clip, FPS, cache_dir)
