@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from khfsm.exercises.pullup import CHIN_NOT_OVER_BAR, NOT_FROM_HANG
 from khfsm.exercises.pushup import BODY_NOT_STRAIGHT
 
-from benchmarks.eval_clips import match_attempts
+from benchmarks.eval_clips import HOLDS, match_attempts
 from khfsm.assess import Keypoints, assess_video, judge_keypoints
 from khfsm.domain.events import Event
 from khfsm.domain.fold import SessionSummary
@@ -74,8 +74,6 @@ def judged(
 # hang clips are judged by `*-1` rules until their `*-2` rules land; the sit-up pair needs
 # the examinee chosen among two people, not a rules change.)
 KNOWN_MISSES = {}
-# Tasks whose label counts whole seconds held, not repetitions (see exercises/armhang2.py).
-HOLDS = {"armhang"}
 # Clips whose attempts do not all match labelled repetitions (or miss strict ones).
 KNOWN_MATCH_MISSES = {
     "hang_20_ssihui_tutorial.mp4": "holds, not repetitions: 0 of 1 matched",
