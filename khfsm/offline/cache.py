@@ -29,6 +29,11 @@ def keypoints_cache_key(path: str | Path, fps: float) -> str:
     return f"{file_sha256(path)[:16]}-{model_key}-{fps:g}fps-v{EXTRACTION_VERSION}"
 
 
+def keypoints_cache_path(path: str | Path, fps: float, cache_dir: str | Path) -> Path:
+    """Where `cached_keypoints` keeps the extraction of `path` at `fps` under `cache_dir`."""
+    return Path(cache_dir) / f"{Path(path).stem}-{keypoints_cache_key(path, fps)}.npz"
+
+
 def cached_keypoints(
     path: str | Path,
     fps: float,
@@ -37,9 +42,8 @@ def cached_keypoints(
 ) -> Keypoints:
     """`extract_keypoints`, reusing an earlier extraction of the same video with the same
     models and rate stored under `cache_dir`."""
-    cache = Path(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    cached = cache / f"{Path(path).stem}-{keypoints_cache_key(path, fps)}.npz"
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    cached = keypoints_cache_path(path, fps, cache_dir)
     if cached.is_file():
         return Keypoints.load(cached)
     keypoints = extract_keypoints(path, fps, progress=progress)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from khfsm.assess import Keypoints, cached_keypoints
-from khfsm.offline.cache import keypoints_cache_key
+from khfsm.offline.cache import keypoints_cache_path
 from tests.conftest import videos_dir
 
 FPS = 20.0
@@ -66,11 +66,7 @@ def extract_missing(clips: list[Path], cache_dir: Path) -> None:
     every clip takes ten minutes on one core of a slow 2-core machine, half of CI's time.
     Each process writes its clip's cache file (atomically); the tests then read them."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    missing = [
-        clip
-        for clip in clips
-        if not (cache_dir / f"{clip.stem}-{keypoints_cache_key(clip, FPS)}.npz").is_file()
-    ]
+    missing = [clip for clip in clips if not keypoints_cache_path(clip, FPS, cache_dir).is_file()]
     workers = min(len(missing), os.cpu_count() or 1)
     if workers < 2:
         return  # nothing to share out: the tests extract what they need as they go
