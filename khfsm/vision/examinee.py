@@ -159,9 +159,7 @@ class Examinee:
     @property
     def looking(self) -> bool:
         """Whether the detector should look for a more central person in this frame."""
-        return self.last_seen is None or (
-            self.frames < SETTLING_FRAMES and self.frames % SETTLING_STRIDE == 0
-        )
+        return self.settling and (self.last_seen is None or self.frames % SETTLING_STRIDE == 0)
 
 
 @dataclass(frozen=True, slots=True)

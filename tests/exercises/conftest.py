@@ -50,7 +50,7 @@ def clip_keypoints(request: pytest.FixtureRequest, videos: Path) -> Callable[[st
     cache_dir = (
         Path(configured) if configured else Path(request.config.cache.mkdir("khfsm-keypoints"))
     )
-    extract_missing(sorted(videos.glob("*.mp4")), cache_dir)
+    extract_missing(sorted(videos / name for name in selected_clips(request.session)), cache_dir)
     memo: dict[str, Keypoints] = {}
 
     def get(name: str) -> Keypoints:
@@ -61,11 +61,19 @@ def clip_keypoints(request: pytest.FixtureRequest, videos: Path) -> Callable[[st
     return get
 
 
+def selected_clips(session: pytest.Session) -> set[str]:
+    """The clips this run's selected tests are parametrised with (`-k pushup_01` needs one)."""
+    return {
+        str(callspec.params["clip"])
+        for item in session.items
+        if (callspec := getattr(item, "callspec", None)) and "clip" in callspec.params
+    }
+
+
 def extract_missing(clips: list[Path], cache_dir: Path) -> None:
     """Extract the clips not in the cache yet, one process per core: a cold extraction of
     every clip takes ten minutes on one core of a slow 2-core machine, half of CI's time.
     Each process writes its clip's cache file (atomically); the tests then read them."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
     missing = [clip for clip in clips if not keypoints_cache_path(clip, FPS, cache_dir).is_file()]
     workers = min(len(missing), os.cpu_count() or 1)
     if workers < 2:

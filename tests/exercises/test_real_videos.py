@@ -110,11 +110,12 @@ def test_total_is_within_the_labelled_range(
     reps = [(rep.time, rep.status) for rep in summary.reps]
     # A hold's label is the whole seconds held: the rules' count. Its total adds the one
     # unfinished second that carries the fault which ended the hold (not a second held).
-    figure = summary.count if task_of(label) in HOLDS else summary.total
+    hold = task_of(label) in HOLDS
+    figure = summary.count if hold else summary.total
     assert low <= figure <= high, (
         f"{clip}: count {summary.count}, total {summary.total}, label {label['gt']}: {reps}"
     )
-    if task_of(label) in HOLDS:
+    if hold:
         assert summary.total <= summary.count + 1
     assert summary.count <= summary.total
     # These are complete, edited clips: none of them shows a reason to stop the test.
