@@ -57,6 +57,8 @@ from typing import Any
 import httpx
 import websockets
 
+from khfsm.domain.codes import EndStatus
+
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = Path(os.environ.get("KHFSM_TEST_VIDEOS", REPO.parent / "shared" / "data" / "videos"))
 # Clips at least 20 s long; a lane cycles through them.
@@ -107,6 +109,24 @@ def transcoded_clips(resolution: str, seconds: float) -> Path:
             print(f"note: {clip} is only {written / CAMERA_FPS:.1f} s long")
         partial.rename(target)
     return folder
+
+
+def clip_seconds(path: Path) -> float:
+    """How long a clip plays, by its container (the lanes play it at its own rate)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return (container.duration or 0) / 1e6
+
+
+def too_short(folder: Path, clips: list[str], seconds: float) -> list[str]:
+    """The clips (of those the ramp's lanes read) that end before a lane's --seconds do: such a
+    lane ends with -4 when its file ends, which is not falling behind."""
+    return [
+        f"{clip} ({length:.1f} s)"
+        for clip in clips
+        if (length := clip_seconds(folder / clip)) < seconds
+    ]
 
 
 def process_cpu_s(pid: int) -> float:
@@ -232,12 +252,16 @@ async def step(
     backlog_full = set().union(*(a & b for a, b in itertools.pairwise(full_in)))
     frames = round(seconds * FPS)
     per_lane = []
+    ended_early: list[str] = []
     for i, result in enumerate(results):
         elapsed = result["elapsed"]
         assessed = result["terminal"]["frames"]
         rate = assessed / elapsed
         # the camera is opened after start: allow that and the first frame's pacing
         kept_up = assessed == frames and elapsed <= seconds * 1.05 + 1.0
+        status = result["terminal"]["status"][0]
+        if status != EndStatus.TIME_UP:  # not a measurement of speed: say what ended the lane
+            ended_early.append(f"lane {i + 1}: {status} {result['terminal'].get('msg', '')}")
         size = (media / videos[i]).stat().st_size
         per_lane.append({"fps": rate, "elapsed": elapsed, "kept_up": kept_up,
                          "mb_per_min": size / 1e6 / (assessed / FPS / 60)})  # fmt: skip
@@ -256,6 +280,7 @@ async def step(
         "per_lane": per_lane,
         "kept_up": all(lane["kept_up"] for lane in per_lane) and not backlog_full,
         "backlog_full": sorted(backlog_full),
+        "ended_early": ended_early,
         "latency_ms_p50": max(p50) if p50 else 0.0,
         "latency_ms_p99": max(p99) if p99 else 0.0,
         "loop_lag_ms": final["event_loop_lag_ms"],
@@ -306,6 +331,12 @@ def main() -> None:
     clips = VIDEOS
     if args.resolution != "native":
         clips = transcoded_clips(args.resolution, args.seconds)
+    short = too_short(clips, CLIPS[: args.max_lanes], args.seconds)
+    if short:
+        raise SystemExit(
+            f"--seconds {args.seconds:g} is longer than {', '.join(short)}: a lane would end "
+            "when its file ends (-4), which reads as falling behind; use a shorter --seconds"
+        )
     root = Path(tempfile.mkdtemp(prefix="khfsm-bench-"))
     media = root / "media"
     media.mkdir()
@@ -332,13 +363,20 @@ def main() -> None:
             result = asyncio.run(step(port, server.pid, lanes, args.seconds, media, args.stagger))
             rates = ", ".join(f"{lane['fps']:.1f}" for lane in result["per_lane"])
             lag = result["loop_lag_ms"]
+            verdict = "kept up" if result["kept_up"] else "FELL BEHIND"
+            if result["ended_early"]:
+                verdict = "ENDED EARLY"
             print(
-                f"{lanes} lane(s): {'kept up' if result['kept_up'] else 'FELL BEHIND'}; "
+                f"{lanes} lane(s): {verdict}; "
                 f"assessed fps per lane [{rates}]; frame-to-push latency p50 "
                 f"{result['latency_ms_p50']:.0f} ms, p99 {result['latency_ms_p99']:.0f} ms; "
                 f"loop lag p99 {lag['p99']:.1f} ms (max {lag['max']:.1f}); video "
                 f"{sum(x['mb_per_min'] for x in result['per_lane']) / lanes:.1f} MB/min/lane"
             )
+            if result["ended_early"]:
+                print("    ended before its Duration, so this step measures nothing: "
+                      + "; ".join(result["ended_early"]))  # fmt: skip
+                break
             split = ", ".join(f"{name} {value:.3f}" for name, value in result["stages"].items())
             print(
                 f"    CPU s per lane-second: {result['cpu_per_lane_s']:.3f}"
