@@ -18,30 +18,88 @@ def refine_from_heatmap(
     confidence-weighted mean of the heatmap window around it, where the window is confident.
 
     heatmap_logits: (H, W, C) with one channel per landmark.
+
+    The landmarks whose window lies wholly inside the heatmap (nearly all of them) are refined
+    together, one array operation per step rather than a Python loop over landmarks; the few
+    at the edge, whose windows are cut, one by one. Both do the same float operations in the
+    same order on each window (a row of an (N, k*k) array is summed like a contiguous k*k
+    array), so the result is bit-identical to refining each landmark alone.
     """
     hm_height, hm_width, _ = heatmap_logits.shape
     out = landmarks.copy()
     half = (kernel_size - 1) // 2
-    for i in range(landmarks.shape[0]):
-        # int() truncates toward zero like the C++ float->int conversion.
-        col = int(landmarks[i, 0] * hm_width)
-        row = int(landmarks[i, 1] * hm_height)
-        # Upstream checks `center_col >= hm_height` where center_row was meant; kept for
-        # parity: rows just below the crop still get a partial window.
-        if col < 0 or col >= hm_width or row < 0 or col >= hm_height:
-            continue
-        r0, r1 = max(0, row - half), min(hm_height, row + half + 1)
-        c0, c1 = max(0, col - half), min(hm_width, col + half + 1)
-        if r1 <= r0 or c1 <= c0:
-            continue
-        confidence = 1.0 / (1.0 + np.exp(-heatmap_logits[r0:r1, c0:c1, i].astype(np.float64)))
-        total = confidence.sum()
-        if confidence.max() < min_confidence or total <= 0:
-            continue
-        # Broadcast index vectors rather than build index grids (np.mgrid) per landmark:
-        # the same products in the same order, so bit-identical, at a third of the cost.
-        cols = np.arange(c0, c1)[np.newaxis, :]
-        rows = np.arange(r0, r1)[:, np.newaxis]
-        out[i, 0] = (cols * confidence).sum() / hm_width / total
-        out[i, 1] = (rows * confidence).sum() / hm_height / total
+    # astype truncates toward zero like the C++ float->int conversion (and like int()).
+    cols = (landmarks[:, 0] * hm_width).astype(np.int64)
+    rows = (landmarks[:, 1] * hm_height).astype(np.int64)
+    # Upstream checks `center_col >= hm_height` where center_row was meant; kept for parity:
+    # rows just below the crop still get a partial window.
+    inside = (cols >= 0) & (cols < hm_width) & (rows >= 0) & (cols < hm_height)
+    whole = (
+        inside
+        & (rows - half >= 0)
+        & (rows + half < hm_height)
+        & (cols - half >= 0)
+        & (cols + half < hm_width)
+    )
+    _refine_whole_windows(
+        out, heatmap_logits, np.flatnonzero(whole), rows, cols, half, min_confidence
+    )
+    for i in np.flatnonzero(inside & ~whole):
+        _refine_one(out, heatmap_logits, int(i), int(rows[i]), int(cols[i]), half, min_confidence)
     return out
+
+
+def _refine_whole_windows(
+    out: np.ndarray,
+    heatmap_logits: np.ndarray,
+    index: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    half: int,
+    min_confidence: float,
+) -> None:
+    if index.size == 0:
+        return
+    hm_height, hm_width, _ = heatmap_logits.shape
+    side = 2 * half + 1
+    offsets = np.arange(-half, half + 1)
+    window_rows = (rows[index, np.newaxis] + offsets)[:, :, np.newaxis]  # (N, k, 1)
+    window_cols = (cols[index, np.newaxis] + offsets)[:, np.newaxis, :]  # (N, 1, k)
+    channels = index[:, np.newaxis, np.newaxis]
+    logits = heatmap_logits[window_rows, window_cols, channels].astype(np.float64)  # (N, k, k)
+    confidence = 1.0 / (1.0 + np.exp(-logits))
+    flat = confidence.reshape(index.size, side * side)
+    total = flat.sum(axis=1)
+    confident = (flat.max(axis=1) >= min_confidence) & (total > 0)
+    x = (window_cols * confidence).reshape(index.size, side * side).sum(axis=1)
+    y = (window_rows * confidence).reshape(index.size, side * side).sum(axis=1)
+    chosen = index[confident]
+    out[chosen, 0] = x[confident] / hm_width / total[confident]
+    out[chosen, 1] = y[confident] / hm_height / total[confident]
+
+
+def _refine_one(
+    out: np.ndarray,
+    heatmap_logits: np.ndarray,
+    i: int,
+    row: int,
+    col: int,
+    half: int,
+    min_confidence: float,
+) -> None:
+    """One landmark whose window the heatmap's edge cuts."""
+    hm_height, hm_width, _ = heatmap_logits.shape
+    r0, r1 = max(0, row - half), min(hm_height, row + half + 1)
+    c0, c1 = max(0, col - half), min(hm_width, col + half + 1)
+    if r1 <= r0 or c1 <= c0:
+        return
+    confidence = 1.0 / (1.0 + np.exp(-heatmap_logits[r0:r1, c0:c1, i].astype(np.float64)))
+    total = confidence.sum()
+    if confidence.max() < min_confidence or total <= 0:
+        return
+    # Broadcast index vectors rather than build index grids (np.mgrid): the same products in
+    # the same order as the whole windows' (and as upstream's), so bit-identical.
+    window_cols = np.arange(c0, c1)[np.newaxis, :]
+    window_rows = np.arange(r0, r1)[:, np.newaxis]
+    out[i, 0] = (window_cols * confidence).sum() / hm_width / total
+    out[i, 1] = (window_rows * confidence).sum() / hm_height / total
