@@ -347,10 +347,12 @@ def main() -> None:
         reference.append(inference_alone(media / CLIPS[0], args.reference_seconds))
     port = free_port()
     server = start_server(root, port, args.workers)
-    plan = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()["inference"]
+    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+    plan, decode = health["inference"], health["decode"]
     print(f"khfsm server benchmark: {os.cpu_count()} CPU cores, inference on "
           f"{plan['provider']} ({plan['workers']} batches at once, up to {plan['max_batch']} "
-          f"frames each), {args.seconds:g} s per step at {FPS} fps, "
+          f"frames each), cameras decoded on {decode['device']} ({decode['reason']}), "
+          f"{args.seconds:g} s per step at {FPS} fps, "
           f"clips {args.resolution}, lanes started "
           f"{f'{args.stagger:g} s apart' if args.stagger else 'at once'}")  # fmt: skip
     if reference:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     )
     models_dir: Path | None = Field(default=None, description="ONNX models; default bundled.")
     providers: str = Field(default="auto", description="auto, cpu or cuda.")
+    decoder: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        description="Where camera video is decoded: auto (on the GPU's video decoder when "
+        "inference runs on CUDA, else the CPU), cpu or cuda (khfsm.server.decoding).",
+    )
     inference_threads: int = 1
     inference_workers: int = Field(
         default=0,

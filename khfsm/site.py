@@ -42,6 +42,7 @@ from khfsm.domain.readiness import ReadinessReport
 from khfsm.registry import get_task, installed_tasks
 from khfsm.server import protocol
 from khfsm.server.context import EventSink, FaceLoader, LaneContext
+from khfsm.server.decoding import DecodePlan, choose_decoder
 from khfsm.server.lane import Lane
 from khfsm.server.lanes import LaneKind, LaneRegistry
 from khfsm.server.monitor import LoopMonitor
@@ -83,6 +84,7 @@ class Site:
         self.media = MediaRoot.at(self.settings.resolved_media_root)
         self.monitor = LoopMonitor()
         self.provider = ""  # the ONNX Runtime execution provider, once open
+        self.decode = DecodePlan(None, "not open yet")  # where cameras are decoded
         self._stack: AsyncExitStack | None = None
         self._registry: LaneRegistry | None = None
         self._recorder: SqlRecorder | None = None
@@ -176,6 +178,9 @@ class Site:
             pose = PoseService(
                 models, max_batch=max_batch, max_wait_ms=settings.max_wait_ms, workers=workers
             )
+            self.decode = await anyio.to_thread.run_sync(
+                choose_decoder, settings.decoder, models.on_gpu
+            )
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)  # runs before the group's exit
             for name, run in (
@@ -194,13 +199,15 @@ class Site:
             self._stack = stack.pop_all()
         log.info(
             "khfsm %s ready: store %s, media root %s, inference on %s "
-            "(%d batches at once, up to %d frames each)",
+            "(%d batches at once, up to %d frames each), cameras decoded on %s (%s)",
             khfsm.__version__,
             self.database,
             self.media.root,
             self.provider,
             self.pose.workers,
             self.pose.max_batch,
+            self.decode.name,
+            self.decode.reason,
         )
         return self
 
@@ -266,6 +273,7 @@ class Site:
             face=FaceLoader(settings.inference_threads, settings.providers, directory),
             pose_models=pose_model_hashes(directory),
             face_models=face_model_hashes(directory),
+            decode=self.decode,
         )
 
     async def __aexit__(

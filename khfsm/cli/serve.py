@@ -27,6 +27,11 @@ from khfsm.settings import load_settings
     help="ONNX models (default: the bundled ones).",
 )
 @click.option("--providers", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]))
+@click.option(
+    "--decoder",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    help="Where camera video is decoded (auto: the GPU when inference runs on CUDA).",
+)
 @click.option("--allowed-schemes", help="Camera URL schemes tablets may use, comma-separated.")
 @click.option("--max-batch", type=int, help="Frames per inference batch across lanes.")
 @click.option("--max-wait-ms", type=float, help="How long a batch waits to fill up.")

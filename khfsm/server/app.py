@@ -162,6 +162,7 @@ async def health(request: Request) -> JSONResponse:
             "batches": site.pose.batches_run,
             "frames": site.pose.frames_run,
         },
+        "decode": {"device": site.decode.name, "reason": site.decode.reason},
         "event_loop_lag_ms": site.monitor.lag_ms(lag_window),
         "media_root": str(site.media.root),
         "webhook": None if site.webhook is None else site.webhook.status(),

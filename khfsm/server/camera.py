@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import av
 import cv2
@@ -44,6 +44,9 @@ import numpy as np
 
 from khfsm.errors import KhfsmError
 from khfsm.server.paths import CameraSource, SourceKind
+
+if TYPE_CHECKING:
+    from khfsm.server.decoding import DecodePlan
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +112,24 @@ class CapturedFrame:
         """The picture as BGR uint8, converted now if it was not yet (blocks)."""
         if self._image is None:
             assert self._picture is not None
-            self._image, self._picture = self._picture.to_ndarray(format="bgr24"), None
+            self._image, self._picture = to_bgr(self._picture), None
         return self._image
+
+
+def to_bgr(picture: av.VideoFrame) -> np.ndarray:
+    """A decoded picture as BGR uint8, the same pixels wherever it was decoded: a GPU decoder
+    hands out NV12, the software decoder YUV 4:2:0 planes of the same samples, and FFmpeg's
+    NV12-to-BGR path interpolates chroma differently (up to 49 levels apart at colour edges),
+    so NV12 is first rearranged into planes (exact) and converted as the CPU's would be."""
+    if picture.format.name == "nv12":
+        picture = picture.reformat(format="yuv420p")
+    return picture.to_ndarray(format="bgr24")
 
 
 class CameraReader(Protocol):
     source: CameraSource
     info: CameraInfo | None
+    decoder: str  # where the open stream is decoded: "cpu" or a GPU device type
 
     def open(self) -> CameraInfo: ...
     def read(self, lazy: bool = False) -> CapturedFrame | None: ...
@@ -127,11 +141,14 @@ class CameraReader(Protocol):
     def stream(self) -> av.video.stream.VideoStream | None: ...
 
 
-def open_camera(source: CameraSource, timeout_s: float = 5.0) -> CameraReader:
-    """The reader for `source` (not yet opened)."""
+def open_camera(
+    source: CameraSource, timeout_s: float = 5.0, decode: DecodePlan | None = None
+) -> CameraReader:
+    """The reader for `source` (not yet opened); `decode`: where its video is decoded
+    (default the CPU; device cameras always are)."""
     if source.kind is SourceKind.DEVICE:
         return DeviceCamera(source, timeout_s)
-    return Camera(source, timeout_s)
+    return Camera(source, timeout_s, decode)
 
 
 def capture_options(text: str | None = None) -> dict[str, str]:
@@ -174,10 +191,14 @@ class _Lifecycle:
 class Camera(_Lifecycle):
     """A file or network camera read with PyAV. `close` may be called from another thread."""
 
-    def __init__(self, source: CameraSource, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, source: CameraSource, timeout_s: float = 5.0, decode: DecodePlan | None = None
+    ) -> None:
         super().__init__()
         self.source = source
         self.timeout_s = max(0.5, timeout_s)
+        self.decode = decode
+        self.decoder = "cpu"  # where the open stream is decoded: "cpu" or the GPU's device
         self.info: CameraInfo | None = None
         self.broken_packets = 0  # packets the decoder refused (logged, skipped)
         self._container: av.container.InputContainer | None = None
@@ -203,15 +224,7 @@ class Camera(_Lifecycle):
             path = self.source.path
             if path is None or not path.is_file():
                 raise CameraError(f"video file {self.source.display} does not exist")
-        options = {} if self.source.kind is SourceKind.FILE else capture_options()
-        try:
-            container = av.open(
-                str(self.source.target),
-                options=options,
-                timeout=(self.timeout_s, self.timeout_s),
-            )
-        except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
-            raise CameraError(f"cannot open camera {self.source.display}: {error}") from None
+        container = self._open_container()
         if not container.streams.video:
             container.close()
             raise CameraError(f"camera {self.source.display} sends no video")
@@ -224,6 +237,9 @@ class Camera(_Lifecycle):
         if width <= 0 or height <= 0:
             container.close()
             raise CameraError(f"camera {self.source.display} reports no frame size")
+        decoder = "cpu"
+        if self.decode is not None and self.decode.device and stream.codec_context.is_hwaccel:
+            decoder = self.decode.device
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         with self._lock:
@@ -231,6 +247,7 @@ class Camera(_Lifecycle):
                 container.close()
                 raise CameraError(f"camera {self.source.display} was closed while opening")
             self._container, self._stream = container, stream
+            self.decoder = decoder
             self._packets = container.demux(stream)
             self._decoded.clear()
             self._pending.clear()
@@ -240,6 +257,36 @@ class Camera(_Lifecycle):
         codec = stream.codec_context.name
         self.info = CameraInfo(width, height, fps if math.isfinite(fps) and fps > 0 else 0.0, codec)
         return self.info
+
+    def _open_container(self) -> av.container.InputContainer:
+        options = {} if self.source.kind is SourceKind.FILE else capture_options()
+        hwaccel = self.decode.hwaccel() if self.decode is not None else None
+        while True:
+            try:
+                return av.open(
+                    str(self.source.target),
+                    options=options,
+                    timeout=(self.timeout_s, self.timeout_s),
+                    hwaccel=hwaccel,
+                )
+            except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+                # The camera's own fault (unreachable, not a video) unless the GPU's decoder
+                # is what failed: the device worked when the site started, but it may have
+                # failed since (its driver, its memory). Asking it again tells them apart
+                # without a second wait on a dead camera.
+                gpu_failure = None
+                if hwaccel is not None and self.decode is not None:
+                    gpu_failure = self.decode.failure()
+                if gpu_failure is None:
+                    raise CameraError(
+                        f"cannot open camera {self.source.display}: {error}"
+                    ) from None
+                log.warning(
+                    "camera %s: the GPU's video decoder failed (%s); decoding on the CPU",
+                    self.source.display,
+                    gpu_failure,
+                )
+                hwaccel = None
 
     def read(self, lazy: bool = False) -> CapturedFrame | None:
         """The next frame, or None when the source has none (end of file, stream broken).
@@ -251,7 +298,7 @@ class Camera(_Lifecycle):
                 if not self._demux_one():
                     return None
             frame, time_base = self._decoded.popleft()
-            image = frame if lazy else frame.to_ndarray(format="bgr24")
+            image = frame if lazy else to_bgr(frame)
             pts = float(frame.pts * time_base) if frame.pts is not None else None
             packets = self._take_packets_until(frame.pts)
             timestamp = self._timestamp(pts)
@@ -397,6 +444,7 @@ class DeviceCamera(_Lifecycle):
         super().__init__()
         self.source = source
         self.timeout_ms = max(500, int(timeout_s * 1000))
+        self.decoder = "cpu"  # OpenCV reads local devices in software
         self.info: CameraInfo | None = None
         self._capture: cv2.VideoCapture | None = None
         self._origin: float | None = None

@@ -13,6 +13,7 @@ import numpy as np
 from anyio.abc import TaskGroup
 
 from khfsm.domain.events import Event
+from khfsm.server.decoding import DecodePlan
 from khfsm.server.paths import MediaRoot
 from khfsm.settings import Settings
 
@@ -77,6 +78,8 @@ class LaneContext:
     # model file -> sha256, recorded in every session of that kind
     pose_models: dict[str, str] = field(default_factory=dict)
     face_models: dict[str, str] = field(default_factory=dict)
+    # where the lanes' cameras are decoded (chosen once, when the site opens)
+    decode: DecodePlan = field(default_factory=lambda: DecodePlan(None, "default"))
     camera_limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(MAX_LANES)
     )

@@ -192,7 +192,7 @@ class Lane(ABC):
         """Give back what the lane held in shared services (always called, last)."""
         return None
 
-    def figures(self) -> dict[str, float | int]:
+    def figures(self) -> dict[str, float | int | str]:
         """Live figures for /healthz (the exercise pipeline's throughput and latency)."""
         return {}
 

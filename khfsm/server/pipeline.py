@@ -102,11 +102,12 @@ class LaneStats:
         self.assessed = 0
         self.latency_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)  # capture -> verdict
         self.backlog = 0  # frames waiting between camera and assessment
+        self.decoder = ""  # where the camera is decoded ("cpu", "cuda"), once it is open
         # CPU seconds spent on this lane, by stage (thread CPU time; pose: the lane's share
         # of each batch it was in)
         self.cpu_s = dict.fromkeys(STAGES, 0.0)
 
-    def snapshot(self) -> dict[str, float | int]:
+    def snapshot(self) -> dict[str, float | int | str]:
         until = self.ended_at if self.ended_at is not None else time.monotonic()
         elapsed = until - self.started_at if self.started_at is not None else 0.0
         ordered = sorted(self.latency_s)
@@ -114,6 +115,7 @@ class LaneStats:
             "assessed": self.assessed,
             "assessed_fps": round(self.assessed / elapsed, 2) if elapsed > 0 else 0.0,
             "backlog": self.backlog,
+            "decoder": self.decoder,
             "latency_ms_p50": round(1000 * _quantile(ordered, 0.5), 1),
             "latency_ms_p99": round(1000 * _quantile(ordered, 0.99), 1),
             **{f"cpu_s_{stage}": round(seconds, 3) for stage, seconds in self.cpu_s.items()},
@@ -254,7 +256,7 @@ class ExerciseLane(Lane):
     def release(self) -> None:
         self.ctx.pose.forget(self.key)
 
-    def figures(self) -> dict[str, float | int]:
+    def figures(self) -> dict[str, float | int | str]:
         return self.stats.snapshot()
 
     async def _salvage_recording(self) -> Evidence | None:
@@ -354,7 +356,7 @@ class ExerciseLane(Lane):
         self, frames: MemoryObjectSendStream[CameraFrame | SourceLost], scope: anyio.CancelScope
     ) -> None:
         grace = self.ctx.settings.camera_grace_s
-        camera = open_camera(self.source, timeout_s=grace)
+        camera = open_camera(self.source, timeout_s=grace, decode=self.ctx.decode)
         with scope:
             async with frames:
                 try:
@@ -425,6 +427,7 @@ class ExerciseLane(Lane):
                 await anyio.to_thread.run_sync(camera.open, abandon_on_cancel=True, limiter=limiter)
         except (CameraError, TimeoutError) as error:
             return f"cannot reopen camera {display}: {error or 'timed out'}"
+        self.stats.decoder = camera.decoder
         k = 0
         origin: float | None = None  # monotonic time of the camera's timestamp 0 (files)
         last_reopen = time.monotonic()

@@ -1,6 +1,7 @@
 """/healthz: lanes whose session has ended are listed apart from those still prepared or
 running, and an ended lane's `assessed_fps` is the rate it ran at, not its frames divided
-by the time since it started (which would fall for as long as the lane sits there)."""
+by the time since it started (which would fall for as long as the lane sits there). Where
+the site decodes its cameras is reported too."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ async def test_ended_lanes_are_listed_apart_with_the_rate_they_ran_at(
     assert ended["session"] == terminal.body["session"]
     assert ended["end_status"] == -4 and ended["assessed"] == 15
     assert ended["assessed_fps"] > 0
+    # Inference runs on the CPU here, so the cameras are decoded there too, and /healthz
+    # says so: for the site, with the reason, and for the lane.
+    assert health["decode"] == {"device": "cpu", "reason": "inference runs on the CPU"}
+    assert ended["decoder"] == "cpu"
     await anyio.sleep(1.0)
     later = await anyio.to_thread.run_sync(server.health)
     [still] = lanes_of(later, "ended_lanes")

@@ -1,0 +1,121 @@
+"""Where cameras are decoded (`khfsm.server.decoding`): the choice, and that a camera asked
+to decode on the GPU gives exactly the CPU's pictures, times and packets, whether the GPU's
+decoder works (a CUDA machine) or not (this one: the camera falls back to software)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from av.codec.hwaccel import hwdevices_available
+
+import khfsm
+from khfsm.server.camera import Camera, CameraError, to_bgr
+from khfsm.server.decoding import DecodePlan, choose_decoder, cuda_decoder_failure
+from khfsm.server.paths import CameraSource, SourceKind
+from khfsm.settings import Settings
+from tests.server.conftest import CLIP
+
+
+def file_source(path: Path) -> CameraSource:
+    return CameraSource(SourceKind.FILE, str(path), str(path))
+
+
+def test_cameras_are_decoded_on_the_cpu_when_asked_or_when_inference_runs_there() -> None:
+    assert choose_decoder("cpu", inference_on_gpu=True) == DecodePlan(
+        None, "CPU decoding requested"
+    )
+    assert choose_decoder("auto", inference_on_gpu=False) == DecodePlan(
+        None, "inference runs on the CPU"
+    )
+    assert choose_decoder("auto", inference_on_gpu=False).hwaccel() is None
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        choose_decoder("nvdec", inference_on_gpu=True)
+
+
+@pytest.mark.parametrize("requested", ["cuda", "auto"])
+def test_the_gpu_is_chosen_only_when_its_decoder_opens_on_this_machine(requested: str) -> None:
+    plan = choose_decoder(requested, inference_on_gpu=True)
+    if "cuda" not in hwdevices_available():
+        assert plan == DecodePlan(None, "this PyAV's FFmpeg has no CUDA hwaccel")
+        return
+    failure = cuda_decoder_failure()
+    if failure is None:  # a CUDA machine
+        assert plan.device == "cuda" and plan.hwaccel() is not None
+    else:  # no GPU or no driver: said once, with FFmpeg's reason
+        assert plan.device is None
+        assert plan.reason == f"the CUDA video decoder cannot be opened ({failure})"
+
+
+def test_a_camera_decoded_on_the_gpu_gives_the_cpus_frames(
+    videos: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The forced plan runs the GPU path on a CUDA machine and the fallback everywhere else;
+    either way the lane must see the pictures, times and packets a CPU decode gives."""
+    source = file_source(videos / CLIP)
+    cpu, gpu = Camera(source), Camera(source, decode=DecodePlan("cuda", "forced by the test"))
+    failure = cuda_decoder_failure() if "cuda" in hwdevices_available() else "no hwaccel"
+    try:
+        with caplog.at_level(logging.WARNING, logger="khfsm.server.camera"):
+            assert cpu.open() == gpu.open()
+        assert cpu.decoder == "cpu"
+        assert gpu.decoder == ("cuda" if failure is None else "cpu")
+        if failure is not None:
+            assert "the GPU's video decoder failed" in caplog.text
+            assert "decoding on the CPU" in caplog.text
+        for index in range(30):
+            a, b = cpu.read(), gpu.read(lazy=index % 2 == 1)
+            assert a is not None and b is not None
+            assert (a.timestamp, a.pts) == (b.timestamp, b.pts)
+            assert [bytes(p) for p in a.packets] == [bytes(p) for p in b.packets]
+            assert np.array_equal(a.image, b.image), f"frame {index} differs"
+    finally:
+        cpu.close(), gpu.close()
+
+
+def test_a_broken_file_is_the_cameras_fault_not_the_gpus(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    camera = Camera(file_source(broken), decode=DecodePlan("cuda", "forced by the test"))
+    with pytest.raises(CameraError, match="cannot open camera"):
+        camera.open()
+
+
+def test_an_nv12_picture_converts_to_the_planar_pictures_pixels(videos: Path) -> None:
+    """GPU decoders hand out NV12; the lane's BGR must be what the CPU's planar picture
+    gives, bit for bit, or keypoints would depend on where a camera was decoded."""
+    with av.open(str(videos / CLIP)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            assert frame.format.name == "yuv420p"
+            nv12 = frame.reformat(format="nv12")
+            assert np.array_equal(to_bgr(nv12), to_bgr(frame)), f"frame {index} differs"
+            if index == 10:
+                break
+
+
+@pytest.mark.anyio
+async def test_a_site_asked_to_decode_on_the_gpu_opens_and_its_lanes_run(
+    tmp_path: Path, videos: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`decoder = "cuda"` on a machine whose GPU decoder cannot open (this one) is one line at
+    start and CPU decoding, never a lane lost; on a CUDA machine the lane decodes there."""
+    media = tmp_path / "media"
+    media.mkdir()
+    shutil.copyfile(videos / CLIP, media / "clip.mp4")
+    settings = Settings(data_dir=tmp_path, media_root=media, decoder="cuda")
+    with caplog.at_level(logging.INFO, logger="khfsm.site"):
+        async with khfsm.Site(settings) as site:
+            lane = await site.prepare(
+                "pushup", camera="clip.mp4", level=5, duration=1, fps=10, video="v.mp4"
+            )
+            await lane.start()
+            pushes = [push async for push in lane.progress()]
+            assert pushes[-1].status == (-2,), pushes[-1]
+            assert site.decode.name == ("cpu" if cuda_decoder_failure() else "cuda")
+            lanes = [info for info in site.registry.lanes.values() if info.session_over]
+            assert [info.figures()["decoder"] for info in lanes] == [site.decode.name]
+    assert f"cameras decoded on {site.decode.name} ({site.decode.reason})" in caplog.text
