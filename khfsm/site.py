@@ -41,7 +41,7 @@ from khfsm.domain.machine import State
 from khfsm.domain.readiness import ReadinessReport
 from khfsm.registry import get_task, installed_tasks
 from khfsm.server import protocol
-from khfsm.server.context import EventSink, FaceLoader, LaneContext
+from khfsm.server.context import EventSink, FaceLoader, LaneContext, blocking_threads
 from khfsm.server.decoding import DecodePlan, choose_decoder
 from khfsm.server.lane import Lane
 from khfsm.server.lanes import LaneKind, LaneRegistry
@@ -274,6 +274,8 @@ class Site:
             pose_models=pose_model_hashes(directory),
             face_models=face_model_hashes(directory),
             decode=self.decode,
+            camera_limiter=anyio.CapacityLimiter(blocking_threads(settings)),
+            work_limiter=anyio.CapacityLimiter(blocking_threads(settings)),
         )
 
     async def __aexit__(

@@ -24,6 +24,15 @@ if TYPE_CHECKING:  # the vision modules load ONNX Runtime: imported where they a
 MAX_LANES = 64  # camera threads: one blocking read per lane at a time
 
 
+def blocking_threads(settings: Settings) -> int:
+    """Threads for each limiter of blocking work: a camera read (or a piece of CPU work) per
+    lane at a time, for as many lanes as the site allows (`max_lanes`: a GPU site runs a
+    hundred; with fewer threads than lanes, live cameras whose reads wait for the network
+    would hold every thread and the other lanes' frames would queue), and never fewer than
+    MAX_LANES, so that reads abandoned by ended lanes cannot starve the rest."""
+    return max(MAX_LANES, settings.max_lanes)
+
+
 class EventSink(Protocol):
     """The store's writer as the lanes use it (`khfsm.store.writer.EventWriter`)."""
 

@@ -183,3 +183,17 @@ async def test_a_face_check_answers_its_start_with_the_crop_and_ends_with_its_ou
     events = await anyio.to_thread.run_sync(site.recorder.events, lane.session_id)
     checked = next(e for e in events if isinstance(e, FaceChecked))
     assert checked.filename == answer["filename"] and checked.accepted
+
+
+@pytest.mark.anyio
+async def test_a_site_for_a_hundred_lanes_has_a_camera_thread_for_each(
+    site_settings: Settings,
+) -> None:
+    """A GPU site runs a hundred lanes: with fewer camera threads than lanes, live cameras
+    waiting on the network would hold them all and the other lanes' frames would queue."""
+    settings = site_settings.model_copy(update={"max_lanes": 100})
+    async with khfsm.Site(settings) as big:
+        ctx = big.registry.ctx
+        assert ctx.camera_limiter.total_tokens == ctx.work_limiter.total_tokens == 100
+    async with khfsm.Site(site_settings) as small:  # never fewer than 64 (abandoned reads)
+        assert small.registry.ctx.camera_limiter.total_tokens == 64
