@@ -7,13 +7,14 @@ frame, so a hundred 25 fps lanes would need about 19 cores for decoding alone, m
 CPU only copies each decoded picture to host memory and converts the assessed ones to BGR.
 
 H.264 and H.265 decoding is exact by the standards, so the GPU's pictures are the software
-decoder's: keypoints, counts and the recording do not depend on where a camera was decoded
-(the recording is the camera's own packets either way).
+decoder's samples (laid out as NV12, which `khfsm.server.camera.to_bgr` converts exactly as
+the CPU's planes): keypoints, counts and the recording do not depend on where a camera was
+decoded (the recording is the camera's own packets either way).
 
 The choice is made once, when the site opens (`choose_decoder`): the device is opened once to
 learn whether it works, so a machine without a GPU (or without its driver) says why in one
 log line instead of every camera failing over. Each camera then asks for it when it opens
-(`Camera(hwaccel=...)`); a codec the GPU cannot decode (MJPEG) is decoded in software, and a
+(`Camera(decode=...)`); a codec the GPU cannot decode (MJPEG) is decoded in software, and a
 camera whose hardware open fails is reopened in software (`khfsm.server.camera`).
 """
 

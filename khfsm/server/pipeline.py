@@ -502,6 +502,7 @@ class ExerciseLane(Lane):
             await anyio.to_thread.run_sync(
                 camera.reopen, abandon_on_cancel=True, limiter=self.ctx.camera_limiter
             )
+            self.stats.decoder = camera.decoder  # a GPU that failed meanwhile: now the CPU
             log.info("%s: camera %s reopened", self.label, self.source.display)
         except CameraError as error:
             log.debug("%s: reopening the camera failed: %s", self.label, error)
