@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -27,6 +27,12 @@ from pydantic_settings import (
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "khfsm"
+
+
+# Where camera video is decoded (khfsm.server.decoding); one list for the setting, the
+# `serve --decoder` flag and the decoder's own check.
+DecoderChoice = Literal["auto", "cpu", "cuda"]
+DECODER_CHOICES: tuple[str, ...] = get_args(DecoderChoice)
 
 
 class Settings(BaseSettings):
@@ -49,7 +55,7 @@ class Settings(BaseSettings):
     )
     models_dir: Path | None = Field(default=None, description="ONNX models; default bundled.")
     providers: str = Field(default="auto", description="auto, cpu or cuda.")
-    decoder: Literal["auto", "cpu", "cuda"] = Field(
+    decoder: DecoderChoice = Field(
         default="auto",
         description="Where camera video is decoded: auto (on the GPU's video decoder when "
         "inference runs on CUDA, else the CPU), cpu or cuda (khfsm.server.decoding).",

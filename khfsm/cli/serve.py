@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from khfsm.cli.main import quiet_alembic
-from khfsm.settings import load_settings
+from khfsm.settings import DECODER_CHOICES, load_settings
 
 
 @click.command()
@@ -29,7 +29,7 @@ from khfsm.settings import load_settings
 @click.option("--providers", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]))
 @click.option(
     "--decoder",
-    type=click.Choice(["auto", "cpu", "cuda"]),
+    type=click.Choice(DECODER_CHOICES),
     help="Where camera video is decoded (auto: the GPU when inference runs on CUDA).",
 )
 @click.option("--allowed-schemes", help="Camera URL schemes tablets may use, comma-separated.")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import av
 from av.codec.hwaccel import HWAccel, hwdevices_available
 
-DECODER_CHOICES = ("auto", "cpu", "cuda")
+from khfsm.settings import DECODER_CHOICES
 
 # The CUDA primary context: the one ONNX Runtime's CUDA execution provider also uses, so a
 # hundred cameras share one context (and its memory) with inference instead of one each.
