@@ -214,6 +214,7 @@ class Camera(_Lifecycle):
         self._last_dts_s: float | None = None
         self._offset: int | None = None
         self._started = False
+        self._decoder_settled = True  # False until a hardware-decoded stream shows a picture
 
     @property
     def stream(self) -> av.video.stream.VideoStream | None:
@@ -248,6 +249,7 @@ class Camera(_Lifecycle):
                 raise CameraError(f"camera {self.source.display} was closed while opening")
             self._container, self._stream = container, stream
             self.decoder = decoder
+            self._decoder_settled = decoder == "cpu"
             self._packets = container.demux(stream)
             self._decoded.clear()
             self._pending.clear()
@@ -379,7 +381,25 @@ class Camera(_Lifecycle):
             return True
         time_base = packet.time_base or self._stream.time_base or Fraction(1, 90000)
         self._decoded.extend((f, time_base) for f in frames)
+        if frames and not self._decoder_settled:
+            self._settle_decoder(frames[0].format.name)
         return True
+
+    def _settle_decoder(self, picture_format: str) -> None:
+        """Where the first picture was really decoded: opening asks for the GPU, but FFmpeg
+        picks the decoder at the stream's first keyframe and falls back to software for a
+        stream the GPU cannot decode; the lane's figures must say which it got."""
+        self._decoder_settled = True
+        assert self.decode is not None
+        if not self.decode.decoded_on_device(picture_format):
+            log.warning(
+                "camera %s: the GPU's video decoder cannot decode this stream (%s, %s); "
+                "decoding on the CPU",
+                self.source.display,
+                self.info.codec if self.info else "?",
+                picture_format,
+            )
+            self.decoder = "cpu"
 
     def _retime(self, packet: av.Packet) -> None:
         """Renumber `packet` onto the recording's timeline: the stream's first timed packet

@@ -8,8 +8,9 @@ CPU only copies each decoded picture to host memory and converts the assessed on
 
 H.264 and H.265 decoding is exact by the standards, so the GPU's pictures are the software
 decoder's samples (laid out as NV12, which `khfsm.server.camera.to_bgr` converts exactly as
-the CPU's planes): keypoints, counts and the recording do not depend on where a camera was
-decoded (the recording is the camera's own packets either way).
+the CPU's planes; 10-bit P010 already converts as they do): keypoints, counts and the
+recording do not depend on where a camera was decoded (the recording is the camera's own
+packets either way).
 
 The choice is made once, when the site opens (`choose_decoder`): the device is opened once to
 learn whether it works, so a machine without a GPU (or without its driver) says why in one
@@ -26,6 +27,18 @@ import av
 from av.codec.hwaccel import HWAccel, hwdevices_available
 
 from khfsm.settings import DECODER_CHOICES
+
+# The pixel formats a device's decoded pictures arrive in once copied to host memory (FFmpeg's
+# libavcodec/nvdec.c: NV12 and P010/P016 for 4:2:0, their 4:2:2 kin, planar 4:4:4). FFmpeg
+# settles a stream's decoder only at its first keyframe, and with a software fallback allowed
+# it decodes on the CPU a stream the device cannot (H.264 High 10 or 4:2:2 on NVDEC), whose
+# planar 4:2:0 or 4:2:2 pictures are not in this list. (A 4:4:4 stream reads as the device's
+# either way: its planar pictures look alike.)
+_DEVICE_PICTURE_FORMATS = {
+    "cuda": frozenset(
+        {"nv12", "p010le", "p016le", "nv16", "p210le", "p216le", "yuv444p", "yuv444p16le"}
+    )
+}
 
 # The CUDA primary context: the one ONNX Runtime's CUDA execution provider also uses, so a
 # hundred cameras share one context (and its memory) with inference instead of one each.
@@ -44,6 +57,11 @@ class DecodePlan:
     def failure(self) -> str | None:
         """Why the planned device cannot decode now, or None when it can (or is the CPU)."""
         return cuda_decoder_failure() if self.device == "cuda" else None
+
+    def decoded_on_device(self, picture_format: str) -> bool:
+        """Whether a picture in `picture_format` (a stream's first decoded picture) can have
+        come from this plan's device rather than FFmpeg's software fallback."""
+        return self.device is not None and picture_format in _DEVICE_PICTURE_FORMATS[self.device]
 
     def hwaccel(self) -> HWAccel | None:
         """A fresh hwaccel request for one camera (PyAV binds each to one decoder)."""

@@ -439,6 +439,7 @@ class ExerciseLane(Lane):
                 frame = camera.read(lazy=True)
                 if frame is None:
                     return None
+                self.stats.decoder = camera.decoder  # settled by the first picture
                 end = assessed_until(k, self.fps, frame.timestamp)
                 if end > k:  # converted to BGR here, in the worker thread, only when assessed
                     frame.convert()

@@ -119,3 +119,60 @@ async def test_a_site_asked_to_decode_on_the_gpu_opens_and_its_lanes_run(
             lanes = [info for info in site.registry.lanes.values() if info.session_over]
             assert [info.figures()["decoder"] for info in lanes] == [site.decode.name]
     assert f"cameras decoded on {site.decode.name} ({site.decode.reason})" in caplog.text
+
+
+def high10_h264(path: Path, frames: int = 8) -> Path:
+    """An H.264 High 10 clip: a profile NVDEC cannot decode (FFmpeg offers the CUDA hwaccel
+    for 8-bit 4:2:0 H.264 only), so a GPU-planned camera must fall back to software."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p10le"
+        for index in range(frames):
+            # Saturated colour edges: where chroma interpolation differs, if it does.
+            picture = np.zeros((180, 320, 3), np.uint8)
+            picture[:, : 40 + 20 * index] = (255, 40, 0)
+            picture[60:120, :, 2] = 230
+            frame = av.VideoFrame.from_ndarray(picture, format="bgr24")
+            for packet in stream.encode(frame.reformat(format="yuv420p10le")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_stream_the_gpu_cannot_decode_is_reported_decoded_on_the_cpu(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Here the GPU's decoder does not even open; on a CUDA machine it opens and FFmpeg falls
+    back to software at the first keyframe, which the camera learns from its first picture.
+    Either way the lane's figures must not say "cuda" for a camera the CPU decodes."""
+    clip = high10_h264(tmp_path / "high10.mp4")
+    camera = Camera(file_source(clip), decode=DecodePlan("cuda", "forced by the test"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="khfsm.server.camera"):
+            camera.open()
+            frame = camera.read()
+        assert frame is not None and frame.image.shape == (180, 320, 3)
+        assert camera.decoder == "cpu"
+        assert "decoding on the CPU" in caplog.text
+    finally:
+        camera.close()
+
+
+def test_only_the_devices_picture_formats_read_as_decoded_there(videos: Path) -> None:
+    plan = DecodePlan("cuda", "forced by the test")
+    with av.open(str(videos / CLIP)) as container:
+        picture = next(container.decode(video=0))
+    assert not plan.decoded_on_device(picture.format.name)  # the software decoder's yuv420p
+    assert plan.decoded_on_device(picture.reformat(format="nv12").format.name)
+    assert not DecodePlan(None, "cpu").decoded_on_device("nv12")
+
+
+def test_a_10_bit_picture_from_the_gpu_converts_as_the_cpus(tmp_path: Path) -> None:
+    """NVDEC hands out 10-bit pictures as P010; unlike NV12, FFmpeg's direct conversion of
+    P010 already gives the planar picture's pixels, so `to_bgr` needs no rearranging."""
+    with av.open(str(high10_h264(tmp_path / "high10.mp4"))) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            assert frame.format.name == "yuv420p10le"
+            p010 = frame.reformat(format="p010le")
+            assert np.array_equal(to_bgr(p010), to_bgr(frame)), f"frame {index} differs"
