@@ -370,6 +370,10 @@ def main() -> None:
               f"{reference[0] / FPS:.1f} lanes of {FPS} fps")  # fmt: skip
     sustained = 0
     best: dict[str, Any] | None = None
+    # The most frames per second the server assessed in one step, all lanes together, and at
+    # how many lanes: the pipeline's throughput, beside inference's, without the rounding to
+    # whole lanes (on a 2-core machine one lane is a third of the ratio).
+    peak = (0.0, 0)
     try:
         for lanes in range(args.start_lanes, args.max_lanes + 1, args.lane_step):
             result = asyncio.run(step(port, server.pid, lanes, args.seconds, media, args.stagger))
@@ -385,6 +389,8 @@ def main() -> None:
                 f"loop lag p99 {lag['p99']:.1f} ms (max {lag['max']:.1f}); video "
                 f"{sum(x['mb_per_min'] for x in result['per_lane']) / lanes:.1f} MB/min/lane"
             )
+            total = sum(lane["fps"] for lane in result["per_lane"])
+            peak = max(peak, (total, lanes))
             if result["ended_early"]:
                 print("    ended before its Duration, so this step measures nothing: "
                       + "; ".join(result["ended_early"]))  # fmt: skip
@@ -393,6 +399,7 @@ def main() -> None:
             print(
                 f"    CPU s per lane-second: {result['cpu_per_lane_s']:.3f}"
                 + (f" ({split})" if split else "")
+                + f"; {total:.1f} frames/s assessed in all"
             )
             if not result["kept_up"]:
                 if args.keep_going:
@@ -416,6 +423,10 @@ def main() -> None:
         print(f"  inference alone: {spread} frames/s (before, after) = {allowed} lanes "
               f"({alone:.1f}); sustained / inference alone = {sustained}/{allowed} = {ratio} "
               f"(of the unrounded {alone:.1f}: {sustained / alone:.0%})")  # fmt: skip
+        if peak[0] > 0:
+            print(f"  most frames assessed per second, all lanes: {peak[0]:.1f} at {peak[1]} "
+                  f"lane(s) = {peak[0] / (alone * FPS):.0%} of inference alone's "
+                  f"{alone * FPS:.1f}")  # fmt: skip
     if best is not None:
         print(f"  frame-to-push latency at {sustained} lane(s): median "
               f"{best['latency_ms_p50']:.0f} ms, p99 {best['latency_ms_p99']:.0f} ms")  # fmt: skip

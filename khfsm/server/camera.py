@@ -44,6 +44,7 @@ import numpy as np
 
 from khfsm.errors import KhfsmError
 from khfsm.server.paths import CameraSource, SourceKind
+from khfsm.vision.media import SWS_THREADS
 
 if TYPE_CHECKING:
     from khfsm.server.decoding import DecodePlan
@@ -120,10 +121,12 @@ def to_bgr(picture: av.VideoFrame) -> np.ndarray:
     """A decoded picture as BGR uint8, the same pixels wherever it was decoded: a GPU decoder
     hands out NV12, the software decoder YUV 4:2:0 planes of the same samples, and FFmpeg's
     NV12-to-BGR path interpolates chroma differently (up to 49 levels apart at colour edges),
-    so NV12 is first rearranged into planes (exact) and converted as the CPU's would be."""
+    so NV12 is first rearranged into planes (exact) and converted as the CPU's would be.
+
+    In one thread (`SWS_THREADS`, which says why)."""
     if picture.format.name == "nv12":
-        picture = picture.reformat(format="yuv420p")
-    return picture.to_ndarray(format="bgr24")
+        picture = picture.reformat(format="yuv420p", threads=SWS_THREADS)
+    return picture.to_ndarray(format="bgr24", threads=SWS_THREADS)
 
 
 class CameraReader(Protocol):

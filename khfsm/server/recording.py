@@ -34,6 +34,7 @@ import numpy as np
 
 from khfsm.errors import KhfsmError
 from khfsm.hashing import file_sha256
+from khfsm.vision.media import SWS_THREADS
 
 FRAGMENTED_MP4 = {
     "movflags": "frag_keyframe+empty_moov+default_base_moof",
@@ -137,6 +138,8 @@ class VideoRecorder(_Mp4File):
             else:  # the camera changed resolution mid-test: keep the video's size
                 image_bgr = cv2.resize(image_bgr, (self.width, self.height))
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image_bgr), format="bgr24")
+        # converted here rather than by the encoder, which would use a pool of threads
+        frame = frame.reformat(format="yuv420p", threads=SWS_THREADS)
         frame.pts = index
         frame.time_base = 1 / self.rate
         try:

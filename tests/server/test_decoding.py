@@ -176,3 +176,22 @@ def test_a_10_bit_picture_from_the_gpu_converts_as_the_cpus(tmp_path: Path) -> N
             assert frame.format.name == "yuv420p10le"
             p010 = frame.reformat(format="p010le")
             assert np.array_equal(to_bgr(p010), to_bgr(frame)), f"frame {index} differs"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts Linux threads")
+def test_colour_conversion_runs_in_the_readers_thread(videos: Path) -> None:
+    """PyAV's default keeps a pool of swscale threads alive with each converted picture (15 on
+    2 cores for 6 pictures): CPU beside the other lanes' inference that the lane's decode
+    figure does not see. `to_bgr` converts in the calling thread and starts none."""
+    with av.open(str(videos / CLIP)) as container:
+        before = len(list(Path("/proc/self/task").iterdir()))
+        alive = []
+        for index, frame in enumerate(container.decode(video=0)):
+            nv12 = frame.reformat(format="nv12", threads=1)  # as a GPU decoder hands it out
+            alive.append((frame, nv12, to_bgr(frame), to_bgr(nv12)))
+            if index == 5:
+                break
+        started = len(list(Path("/proc/self/task").iterdir())) - before
+    # (fewer than one a picture: a thread some other part of the process starts meanwhile
+    # must not fail this)
+    assert started < len(alive), f"{started} threads started converting {len(alive)} pictures"
