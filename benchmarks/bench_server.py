@@ -17,7 +17,9 @@ With --resolution 720p or 360p the clips are first transcoded (once, cached in a
 folder, never committed) to 1280x720 or 640x360 at 25 fps, H.264: what an IP camera sends.
 
 Figures printed per step and in the summary:
-  * assessed fps per lane, and whether each lane kept up;
+  * assessed fps per lane, and whether each lane kept up; frames assessed per second by all
+    lanes together, and in the summary its peak against inference alone (the pipeline's
+    throughput without the rounding to whole lanes);
   * CPU seconds per lane-second: the server process as a whole, and split by stage (decode,
     pose, record, rules+events, other = the rest of the process: store, pushes, loop) where
     the server reports its per-stage figures;
