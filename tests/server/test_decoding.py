@@ -180,9 +180,10 @@ def test_a_10_bit_picture_from_the_gpu_converts_as_the_cpus(tmp_path: Path) -> N
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts Linux threads")
 def test_colour_conversion_runs_in_the_readers_thread(videos: Path) -> None:
-    """PyAV's default keeps a pool of swscale threads alive with each converted picture (15 on
-    2 cores for 6 pictures): CPU beside the other lanes' inference that the lane's decode
-    figure does not see. `to_bgr` converts in the calling thread and starts none."""
+    """PyAV's default keeps a pool of swscale threads alive with each converted picture (on 2
+    cores, 26 for these 6 pictures converted twice each): CPU beside the other lanes'
+    inference that the lane's decode figure does not see. `to_bgr` converts in the calling
+    thread and starts none."""
     with av.open(str(videos / CLIP)) as container:
         before = len(list(Path("/proc/self/task").iterdir()))
         alive = []
