@@ -1,0 +1,48 @@
+"""`benchmarks/bench_server.py`, the instrument issue 14's figures come from, still runs end to
+end (a real server, real tablets, real clips) and prints every figure it promises.
+
+Its numbers are this machine's and are not asserted (a benchmark, not a timed test); only that
+each figure is there, in the form the closing notes quote it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NUMBER = r"-?\d+(?:\.\d+)?"
+
+
+@pytest.mark.video
+def test_the_lanes_benchmark_prints_every_figure(videos: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "KHFSM_TEST_VIDEOS": str(videos), "TMPDIR": str(tmp_path)}
+    command = [sys.executable, "benchmarks/bench_server.py", "--seconds", "2"]
+    command += ["--max-lanes", "1", "--reference-seconds", "0.3"]
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    expected = [
+        r"cameras decoded on cpu \(",
+        rf"inference alone \(before the ramp\): {NUMBER} frames/s = {NUMBER} lanes of 20 fps",
+        rf"1 lane\(s\): (kept up|FELL BEHIND); assessed fps per lane \[{NUMBER}\]; "
+        rf"frame-to-push latency p50 {NUMBER} ms, p99 {NUMBER} ms; "
+        rf"loop lag p99 {NUMBER} ms \(max {NUMBER}\); video {NUMBER} MB/min/lane",
+        rf"CPU s per lane-second: {NUMBER} \(decode {NUMBER}, pose {NUMBER}, "
+        rf"record {NUMBER}, rules {NUMBER}, other {NUMBER}\); {NUMBER} frames/s assessed in all",
+        r"simultaneous 20 fps lanes sustained from video files: [01]\n",
+        rf"inference alone: {NUMBER}, {NUMBER} frames/s \(before, after\)",
+        rf"most frames assessed per second, all lanes: {NUMBER} at 1 lane\(s\) = {NUMBER}% "
+        rf"of inference alone's {NUMBER}",
+    ]
+    missing = [pattern for pattern in expected if not re.search(pattern, out)]
+    assert not missing, f"not printed: {missing}\n{out}"
+    left = [path.name for path in tmp_path.iterdir() if path.name.startswith("khfsm-bench-")]
+    assert not left, f"the benchmark's temporary store stayed: {left}"
