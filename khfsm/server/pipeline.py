@@ -102,7 +102,7 @@ class LaneStats:
         self.assessed = 0
         self.latency_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)  # capture -> verdict
         self.backlog = 0  # frames waiting between camera and assessment
-        self.decoder = ""  # where the camera is decoded ("cpu", "cuda"), once it is open
+        self.decoder = ""  # where the camera is decoded ("cpu", "cuda"), once it sends frames
         # CPU seconds spent on this lane, by stage (thread CPU time; pose: the lane's share
         # of each batch it was in)
         self.cpu_s = dict.fromkeys(STAGES, 0.0)
@@ -427,7 +427,6 @@ class ExerciseLane(Lane):
                 await anyio.to_thread.run_sync(camera.open, abandon_on_cancel=True, limiter=limiter)
         except (CameraError, TimeoutError) as error:
             return f"cannot reopen camera {display}: {error or 'timed out'}"
-        self.stats.decoder = camera.decoder
         k = 0
         origin: float | None = None  # monotonic time of the camera's timestamp 0 (files)
         last_reopen = time.monotonic()
@@ -439,7 +438,9 @@ class ExerciseLane(Lane):
                 frame = camera.read(lazy=True)
                 if frame is None:
                     return None
-                self.stats.decoder = camera.decoder  # settled by the first picture
+                # read with every frame: the camera settles it at its first picture, and a
+                # reopened camera whose GPU failed meanwhile decodes on the CPU
+                self.stats.decoder = camera.decoder
                 end = assessed_until(k, self.fps, frame.timestamp)
                 if end > k:  # converted to BGR here, in the worker thread, only when assessed
                     frame.convert()
@@ -503,7 +504,6 @@ class ExerciseLane(Lane):
             await anyio.to_thread.run_sync(
                 camera.reopen, abandon_on_cancel=True, limiter=self.ctx.camera_limiter
             )
-            self.stats.decoder = camera.decoder  # a GPU that failed meanwhile: now the CPU
             log.info("%s: camera %s reopened", self.label, self.source.display)
         except CameraError as error:
             log.debug("%s: reopening the camera failed: %s", self.label, error)
