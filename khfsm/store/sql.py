@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, func, insert, select, update
+from sqlalchemy import Engine, Row, Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from khfsm.domain.codec import GENESIS_HASH, CodecError, EventRecord, chain_hash, encode
@@ -35,6 +35,28 @@ from khfsm.store.urls import redact_database_url
 
 _events = schema.events
 _sessions = schema.sessions
+
+# The statements of an append, built once. The writer appends a few times a second per lane,
+# and building a statement anew each time (operators, coercions, then its cache key) cost
+# more Python than executing it: measured with benchmarks/bench_store.py at 2 frames per
+# transaction, what one lane's 100 ms writer tick writes. A statement built once keeps its
+# cache key (SQLAlchemy memoises it on the object), so each append only binds values.
+_SUMMARY_COLUMNS = ("state", "end_status", "count", "total", "frames", "events", "updated_at")
+_INSERT_SESSION = insert(_sessions)
+_INSERT_EVENTS = insert(_events)
+_SESSION_BY_ID = select(_sessions).where(_sessions.c.session_id == bindparam("session_id"))
+_ADVANCE_SUMMARY = (
+    update(_sessions)
+    .where(_sessions.c.session_id == bindparam("the_session_id"))
+    .where(_sessions.c.events == bindparam("expected_events"))
+    # bound under other names: SQLAlchemy reserves a column's own name for its SET value
+    .values({name: bindparam("new_" + name) for name in _SUMMARY_COLUMNS})
+)
+_HASH_OF_EVENT = (
+    select(_events.c.hash)
+    .where(_events.c.session_id == bindparam("session_id"))
+    .where(_events.c.seq == bindparam("seq"))
+)
 
 
 class SqlRecorder(EventRecorder):
@@ -60,7 +82,7 @@ class SqlRecorder(EventRecorder):
                     prepared = events[0]
                     assert isinstance(prepared, SessionPrepared)  # checked by _encode_batch
                     row = _new_session(session_id, prepared, now) | _columns(fold(events), now)
-                    connection.execute(insert(_sessions), [row])
+                    connection.execute(_INSERT_SESSION, [row])
                     previous = GENESIS_HASH
                 else:
                     stored = self._stored_summary(connection, session_id)
@@ -68,11 +90,14 @@ class SqlRecorder(EventRecorder):
                         raise SequenceConflict(self._conflict(connection, session_id, first_seq))
                     # The stored count of events is the optimistic lock: a concurrent append
                     # that moved it on since the read above makes this update match no row.
+                    summary = _columns(fold(events, stored), now)
                     moved = connection.execute(
-                        update(_sessions)
-                        .where(_sessions.c.session_id == session_id)
-                        .where(_sessions.c.events == first_seq)
-                        .values(**_columns(fold(events, stored), now))
+                        _ADVANCE_SUMMARY,
+                        {
+                            "the_session_id": session_id,
+                            "expected_events": first_seq,
+                            **{"new_" + name: value for name, value in summary.items()},
+                        },
                     )
                     if moved.rowcount != 1:
                         raise SequenceConflict(self._conflict(connection, session_id, first_seq))
@@ -83,7 +108,7 @@ class SqlRecorder(EventRecorder):
                     digest = chain_hash(previous, session_id, seq, record)
                     rows.append(_event_row(session_id, seq, record, digest, previous, now))
                     previous = digest
-                connection.execute(insert(_events), rows)
+                connection.execute(_INSERT_EVENTS, rows)
         except IntegrityError as error:
             raise SequenceConflict(
                 f"cannot append events {first_seq}..{first_seq + len(events) - 1} to session "
@@ -118,15 +143,12 @@ class SqlRecorder(EventRecorder):
         )
 
     def _stored_summary(self, connection: Any, session_id: str) -> SessionSummary | None:
-        query = select(_sessions).where(_sessions.c.session_id == session_id)
-        row = connection.execute(query).first()
+        row = connection.execute(_SESSION_BY_ID, {"session_id": session_id}).first()
         return None if row is None else session_row(row).summary()
 
     def _hash_before(self, connection: Any, session_id: str, seq: int) -> str:
         previous = connection.execute(
-            select(_events.c.hash)
-            .where(_events.c.session_id == session_id)
-            .where(_events.c.seq == seq - 1)
+            _HASH_OF_EVENT, {"session_id": session_id, "seq": seq - 1}
         ).scalar_one_or_none()
         if previous is None:
             raise StoreError(
@@ -363,7 +385,8 @@ def _new_session(session_id: str, prepared: SessionPrepared, now: datetime) -> d
 
 
 def _columns(summary: SessionSummary, now: datetime) -> dict[str, Any]:
-    """The summary columns of a session: the scalar fields of its evolved summary."""
+    """The summary columns of a session (`_SUMMARY_COLUMNS`): the scalar fields of its
+    evolved summary."""
     return {
         "state": summary.state.value,
         "end_status": summary.end_status,
