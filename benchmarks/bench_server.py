@@ -28,6 +28,13 @@ Figures printed per step and in the summary:
     p99 over every frame of every lane (the server's own per-lane samples, /healthz);
   * event-loop lag p99 during the step (the server's ticker, /healthz);
   * the recording's size per minute of video;
+  * how much of the step some thread of the server held the GIL (sampled by py-spy, a dev
+    dependency, 100 times a second without pausing the server), as milliseconds per assessed
+    frame and as the frames per second at which one server process would hold it all the
+    time: the ceiling of one process whatever runs the inference (a GPU takes inference and
+    decoding off the CPU, not the Python around them). On a CPU the lanes saturate, a thread
+    preempted while it holds the GIL still counts, so there the figure is an upper bound; it
+    is exact where cores are spare, as on a GPU machine;
   * inference alone, measured in this process before and after the ramp on the first clip's
     frames at the same resolution (`bench_pose.py`'s tracking throughput, a worker per core),
     as lanes of 20 fps: the figure the lanes sustained are compared with, in one run on one
@@ -47,7 +54,9 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -136,6 +145,49 @@ def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class GilMeter:
+    """The share of wall time some thread of process `pid` holds the GIL, sampled by py-spy
+    (`--gil --nonblocking`: only samples of the thread holding it are kept, and the server
+    is not paused to take them). `stop()` returns it, or None when py-spy is not installed
+    or cannot attach (it needs ptrace), with the reason in `why_not`."""
+
+    RATE = 100  # samples per second: 2,000 over a 20 s step
+
+    def __init__(self, pid: int, output: Path) -> None:
+        self.why_not = ""
+        self._process: subprocess.Popen[str] | None = None
+        installed = Path(sys.executable).parent / "py-spy"
+        spy = str(installed) if installed.exists() else shutil.which("py-spy")
+        if spy is None:
+            self.why_not = "py-spy is not installed (pip install -e '.[dev]')"
+            return
+        command = [spy, "record", "--gil", "--nonblocking", "--rate", str(self.RATE),
+                   "--format", "raw", "--output", str(output), "--pid", str(pid)]  # fmt: skip
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self._started = time.monotonic()
+
+    def stop(self) -> float | None:
+        if self._process is None:
+            return None
+        elapsed = time.monotonic() - self._started
+        self._process.send_signal(signal.SIGINT)  # py-spy writes its figures on Ctrl-C
+        try:
+            out, _ = self._process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            out, _ = self._process.communicate()
+        found = re.search(r"Samples: (\d+) Errors: (\d+)", out)
+        if found is None:
+            self.why_not = "py-spy: " + (out.strip().splitlines() or ["no output"])[-1]
+            return None
+        held, errors = int(found[1]), int(found[2])
+        # An error is a sample py-spy could not read: left out of both sides.
+        ticks = elapsed * self.RATE - errors
+        return min(1.0, held / ticks) if ticks > 0 else None
 
 
 def free_port() -> int:
@@ -227,6 +279,7 @@ async def step(
     poller = asyncio.create_task(poll_health(health_url, stop, samples))
     videos = [f"bench/{lanes}_{i}_{time.time_ns()}.mp4" for i in range(lanes)]
     cpu_before = process_cpu_s(pid)
+    gil = GilMeter(pid, media.parent / f"gil-{lanes}.txt")
     results = await asyncio.gather(
         *(
             run_lane(
@@ -238,6 +291,7 @@ async def step(
     async with httpx.AsyncClient() as client:
         final = (await client.get(health_url, params={"lag_window": seconds})).json()
     cpu_used = process_cpu_s(pid) - cpu_before
+    gil_held = gil.stop()
     stop.set()
     await poller
     ours = {1000 * lanes + i for i in range(lanes)}
@@ -290,7 +344,24 @@ async def step(
         "provider": final["inference"]["provider"],
         "cpu_per_lane_s": cpu_used / lane_seconds if lane_seconds else 0.0,
         "stages": stages,
+        "gil_held": gil_held,
+        "gil_why_not": gil.why_not,
     }
+
+
+def gil_text(result: dict[str, Any], assessed_fps: float) -> str:
+    held = result["gil_held"]
+    if held is None:
+        return f"GIL: not measured ({result['gil_why_not']})"
+    if held <= 0 or assessed_fps <= 0:
+        return f"GIL held {held:.1%} of the step (py-spy)"
+    per_frame_ms = held / assessed_fps * 1000
+    ceiling = assessed_fps / held
+    return (
+        f"GIL held {held:.1%} of the step (py-spy): {per_frame_ms:.2f} ms per assessed frame, "
+        f"so one server process tops out near {ceiling:.0f} frames/s = {ceiling / FPS:.1f} "
+        f"lanes of {FPS} fps, whatever runs the inference"
+    )
 
 
 def main() -> None:
@@ -403,6 +474,7 @@ def main() -> None:
                 + (f" ({split})" if split else "")
                 + f"; {total:.1f} frames/s assessed in all"
             )
+            print("    " + gil_text(result, total))
             if not result["kept_up"]:
                 if args.keep_going:
                     continue
@@ -433,6 +505,9 @@ def main() -> None:
         print(f"  frame-to-push latency at {sustained} lane(s): median "
               f"{best['latency_ms_p50']:.0f} ms, p99 {best['latency_ms_p99']:.0f} ms")  # fmt: skip
         print(f"  event-loop lag p99 at {sustained} lane(s): {best['loop_lag_ms']['p99']:.1f} ms")
+        print(
+            f"  at {sustained} lane(s): {gil_text(best, sum(x['fps'] for x in best['per_lane']))}"
+        )
         sizes = [lane["mb_per_min"] for lane in best["per_lane"]]
         print(f"  recording size: {min(sizes):.1f}-{max(sizes):.1f} MB per minute of video")
     shutil.rmtree(root, ignore_errors=True)
