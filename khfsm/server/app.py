@@ -144,6 +144,7 @@ async def health(request: Request) -> JSONResponse:
         except Exception as error:  # the store's own errors say what is wrong
             store["error"] = str(error)
     store["pending_events"] = site.writer.pending_events
+    store["sessions_in_writer"] = site.writer.sessions_held  # running, or not yet stored
     store["spool"] = site.writer.spooling
     lanes = list(site.registry.lanes.values())
     healthy = store["reachable"] and site.failure is None

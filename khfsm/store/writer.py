@@ -164,8 +164,13 @@ class EventWriter:
     def _release_spool_waiters(self) -> None:
         waiting, self._spool_waiters = self._spool_waiters, []
         for session_id, target, callback in waiting:
-            stream = self._streams[session_id]
-            if stream.spooled >= target or stream.failed is not None or self._spool is None:
+            stream = self._streams.get(session_id)
+            if (
+                stream is None  # ended and stored (in closing, before it was spooled)
+                or stream.spooled >= target
+                or stream.failed is not None
+                or self._spool is None
+            ):
                 _call_back(callback)
             else:
                 self._spool_waiters.append((session_id, target, callback))
@@ -173,6 +178,12 @@ class EventWriter:
     def next_seq(self, session_id: str) -> int:
         stream = self._streams.get(session_id)
         return 0 if stream is None else stream.next_seq
+
+    @property
+    def sessions_held(self) -> int:
+        """Sessions the writer holds: those not ended, or not yet stored, or refused. An
+        ended session is let go once all its events are stored."""
+        return len(self._streams)
 
     @property
     def pending_events(self) -> int:
@@ -298,6 +309,11 @@ class EventWriter:
                     stream.durable += len(batch)
                     if stream.ended and not stream.pending:
                         await self._discard_spool(session_id)
+                        # Let go of it: a server runs for weeks, and every submit and tick
+                        # walks the streams held. A `flush` waiting on it holds the stream
+                        # itself; a later `flush` of it finds nothing left to wait for.
+                        if self._streams.get(session_id) is stream:
+                            del self._streams[session_id]
                 self._notify()
                 if not written:
                     break

@@ -51,3 +51,5 @@ async def test_ended_lanes_are_listed_apart_with_the_rate_they_ran_at(
     later = await anyio.to_thread.run_sync(server.health)
     [still] = lanes_of(later, "ended_lanes")
     assert still["assessed_fps"] == ended["assessed_fps"]  # the rate while it ran, kept
+    # The writer let go of the ended, stored session: what it holds is the lanes still listed.
+    assert later["store"]["sessions_in_writer"] <= len(later["lane_list"])
