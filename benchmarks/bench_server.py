@@ -32,9 +32,11 @@ Figures printed per step and in the summary:
     dependency, 100 times a second without pausing the server), as milliseconds per assessed
     frame and as the frames per second at which one server process would hold it all the
     time: the ceiling of one process whatever runs the inference (a GPU takes inference and
-    decoding off the CPU, not the Python around them). On a CPU the lanes saturate, a thread
-    preempted while it holds the GIL still counts, so there the figure is an upper bound; it
-    is exact where cores are spare, as on a GPU machine;
+    decoding off the CPU, not the Python around them). A thread the kernel preempts while it
+    holds the GIL still counts (on 2 busy cores `py-spy --native` finds about a sixth of the
+    samples in cheap system calls such as getpid, where the kernel switched threads), so on
+    a busy machine the figure is an upper bound; where cores are spare, as on a GPU machine,
+    it is close to the Python work itself;
   * inference alone, measured in this process before and after the ramp on the first clip's
     frames at the same resolution (`bench_pose.py`'s tracking throughput, a worker per core),
     as lanes of 20 fps: the figure the lanes sustained are compared with, in one run on one
