@@ -237,7 +237,9 @@ class EventWriter:
             _spool_batches, spool, batches, limiter=self._spool_limiter
         )
         for batch in batches:
-            stream = self._streams[batch.session_id]
+            stream = self._streams.get(batch.session_id)
+            if stream is None:  # stored meanwhile (closing writes unspooled events) and let go
+                continue
             error = refused.get(batch.session_id)
             if error is not None:
                 self._refuse(batch.session_id, error)
