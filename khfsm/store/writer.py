@@ -5,10 +5,12 @@ task of the server, carry them on:
 
 - `run_spool` (optional, with a `Spool`) writes them to the session's local spool file and
   fsyncs once per tick (`max_delay_ms`): from then on a crash of the process loses nothing.
-- `run` writes what the spool holds into the database every tick, or sooner when
-  `max_batch` events wait, one transaction per session batch in a worker thread (one at a
-  time: SQLite has a single writer anyway), and removes a session's spool file once its
-  `SessionEnded` is durable in the database.
+- `run` writes what the spool holds into the database every `database_delay_ms` (by
+  default every tick), or sooner when `max_batch` events wait or a `flush` asks, one
+  transaction per session batch in a worker thread (one at a time: SQLite has a single
+  writer anyway), and removes a session's spool file once its `SessionEnded` is durable in
+  the database. With a spool the database may lag the spool by design: fewer, larger
+  transactions cost less per event, and the spool already keeps every event safe.
 
 `flush` returns once a session's events are durable in the database; the lane awaits it
 before its terminal push.
@@ -67,6 +69,7 @@ class EventWriter:
         *,
         spool: Spool | None = None,
         max_delay_ms: float = 100,
+        database_delay_ms: float | None = None,
         max_batch: int = 200,
         flush_timeout_s: float = 10.0,
         write_timeout_s: float | None = None,
@@ -77,6 +80,9 @@ class EventWriter:
         self._recorder = recorder
         self._spool = spool
         self._max_delay = max_delay_ms / 1000
+        self._database_delay = (
+            self._max_delay if database_delay_ms is None else database_delay_ms / 1000
+        )
         self._max_batch = max_batch
         self._flush_timeout = flush_timeout_s
         self._write_timeout = write_timeout_s
@@ -246,7 +252,10 @@ class EventWriter:
             else:
                 stream.spooled = max(stream.spooled, batch.first_seq + len(batch.events))
         self._release_spool_waiters()
-        if self._wake is not None:
+        # What was just spooled may go on to the database: now when a `flush` waits for it
+        # (or the database follows every tick), else at the database's own next tick.
+        waited_for = self._progress is not None
+        if self._wake is not None and (waited_for or self._database_delay <= self._max_delay):
             self._wake.set()
 
     def _lose_spool(self, error: OSError) -> None:
@@ -270,7 +279,7 @@ class EventWriter:
         self._wake = anyio.Event()
         try:
             while True:
-                with anyio.move_on_after(self._max_delay):
+                with anyio.move_on_after(self._database_delay):
                     await self._wake.wait()
                 self._wake = anyio.Event()
                 await self._write_pending()
