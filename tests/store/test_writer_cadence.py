@@ -55,3 +55,31 @@ async def test_the_database_lags_the_spool_until_a_flush(
     assert recorder.events(session_id) == events
     assert recorder.verify_chain(session_id).ok
     spool.close()
+
+
+async def test_a_full_batch_is_written_at_once_however_many_sessions_wait(
+    sqlite_empty_url: str,
+) -> None:
+    """The early write is for a session whose batch is full, not for many sessions' events
+    together: a hundred lanes submit 2,000 events a second, and a threshold over the sum
+    would write every few ticks whatever the database's own tick says."""
+    recorder = open_recorder(sqlite_empty_url, upgrade=True)
+    batch = 5
+    writer = EventWriter(recorder, database_delay_ms=DATABASE_DELAY_S * 1000, max_batch=batch)
+    events = record_session(nose_track(2))
+    waiting = [uuid.uuid4().hex for _ in range(3 * batch)]
+    full = uuid.uuid4().hex
+    with anyio.fail_after(DATABASE_DELAY_S / 2):
+        async with anyio.create_task_group() as group:
+            group.start_soon(writer.run)
+            await anyio.sleep(0.2)  # the first database tick, at start, found nothing
+            for session_id in waiting:  # more events in all than a batch, one each
+                writer.submit(session_id, events[:1])
+            await anyio.sleep(0.3)
+            stored = [recorder.session(session_id) for session_id in waiting]
+            assert stored == [None] * len(waiting), "a write came before the database's tick"
+            writer.submit(full, events[:batch])
+            while recorder.session(full) is None:  # the wake writes every session's events
+                await anyio.sleep(0.01)
+            group.cancel_scope.cancel()
+    assert recorder.events(full) == events[:batch]
