@@ -42,9 +42,14 @@ Figures printed per step and in the summary:
     as lanes of 20 fps: the figure the lanes sustained are compared with, in one run on one
     machine (this machine's speed drifts between runs).
 
+With --servers N it starts N server processes, each with its own data directory (store,
+spool) and media root, as several servers on one machine run (README, "More lanes than one
+process carries"), and puts lane i on server i mod N: the figures are then those of all N
+together, and the GIL line gives each process's share and what N processes top out at.
+
 usage: python benchmarks/bench_server.py [--resolution native|720p|360p] [--seconds 20]
        [--start-lanes 1] [--max-lanes 6] [--lane-step 1] [--stagger 0] [--workers N]
-       [--reference-seconds 10]
+       [--servers 1] [--reference-seconds 10]
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -198,26 +204,60 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+@dataclass(frozen=True)
+class Server:
+    """One `khfsm serve` process of the benchmark, with its own data directory (store, spool)
+    and media root, as each of several servers on one machine has (README, "More lanes than
+    one process carries")."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    root: Path
+
+    @property
+    def media(self) -> Path:
+        return self.root / "media"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/healthz"
+
+
+def start_server(root: Path, clips: Path, workers: int) -> Server:
+    """A server on a free port with `root` as its data directory, the clips in its media root
+    (copied: a link out of the media root is refused)."""
+    media = root / "media"
+    media.mkdir(parents=True)
+    for clip in CLIPS:
+        shutil.copyfile(clips / clip, media / clip)
+    port = free_port()
     env = {
         **os.environ,
         "KHFSM_DATA_DIR": str(root),
-        "KHFSM_MEDIA_ROOT": str(root / "media"),
+        "KHFSM_MEDIA_ROOT": str(media),
         "KHFSM_INFERENCE_WORKERS": str(workers),
     }
     command = [sys.executable, "-c", "from khfsm.cli.main import cli; cli()", "serve",
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING"]  # fmt: skip
     log = (root / "server.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(process, port, root)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
+            if httpx.get(server.health_url, timeout=1).status_code == 200:
+                return server
         except httpx.HTTPError:
             time.sleep(0.2)
     process.kill()
     raise SystemExit(f"the server did not start; see {root / 'server.log'}")
+
+
+def stop_servers(servers: list[Server]) -> None:
+    for server in servers:
+        server.process.terminate()
+    for server in servers:
+        server.process.wait(timeout=30)
 
 
 async def run_lane(
@@ -272,43 +312,67 @@ def quantile(values: list[float], q: float) -> float:
 
 
 async def step(
-    port: int, pid: int, lanes: int, seconds: float, media: Path, stagger: float = 0.0
+    servers: list[Server], lanes: int, seconds: float, stagger: float = 0.0
 ) -> dict[str, Any]:
-    ws_url = f"ws://127.0.0.1:{port}/bench"
-    health_url = f"http://127.0.0.1:{port}/healthz"
+    """`lanes` lanes at once, lane i on server i mod len(servers); the figures of the step."""
+    on = [servers[i % len(servers)] for i in range(lanes)]
     stop = asyncio.Event()
-    samples: list[dict] = []
-    poller = asyncio.create_task(poll_health(health_url, stop, samples))
+    samples: list[list[dict]] = [[] for _ in servers]  # each server's /healthz, once a second
+    pollers = [
+        asyncio.create_task(poll_health(server.health_url, stop, taken))
+        for server, taken in zip(servers, samples, strict=True)
+    ]
     videos = [f"bench/{lanes}_{i}_{time.time_ns()}.mp4" for i in range(lanes)]
-    cpu_before = process_cpu_s(pid)
-    gil = GilMeter(pid, media.parent / f"gil-{lanes}.txt")
+    cpu_before = [process_cpu_s(server.process.pid) for server in servers]
+    meters = [GilMeter(server.process.pid, server.root / f"gil-{lanes}.txt") for server in servers]
     results = await asyncio.gather(
         *(
             run_lane(
-                ws_url, 1000 * lanes + i, CLIPS[i % len(CLIPS)], videos[i], seconds, i * stagger
+                f"ws://127.0.0.1:{on[i].port}/bench",
+                1000 * lanes + i,
+                CLIPS[i % len(CLIPS)],
+                videos[i],
+                seconds,
+                i * stagger,
             )
             for i in range(lanes)
         )
     )
+    finals = []
     async with httpx.AsyncClient() as client:
-        final = (await client.get(health_url, params={"lag_window": seconds})).json()
-    cpu_used = process_cpu_s(pid) - cpu_before
-    gil_held = gil.stop()
+        for server in servers:
+            answer = await client.get(server.health_url, params={"lag_window": seconds})
+            finals.append(answer.json())
+    cpu_used = sum(
+        process_cpu_s(server.process.pid) - before
+        for server, before in zip(servers, cpu_before, strict=True)
+    )
+    gil_held = [meter.stop() for meter in meters]
     stop.set()
-    await poller
+    await asyncio.gather(*pollers)
     ours = {1000 * lanes + i for i in range(lanes)}
-    infos = [info for info in final["ended_lanes"] if info["capture_id"] in ours]
-    # "Stays full": at least 7 of the 8 queued frames in two samples in a row (1 s apart); one
-    # sample at a moment of a burst (all lanes starting at once) is not falling behind.
-    full_in = [
-        {
-            info["capture_id"]
-            for info in sample.get("lane_list", [])
-            if info["capture_id"] in ours and info["state"] == "running" and info["backlog"] >= 7
-        }
-        for sample in samples
+    infos = [
+        info for final in finals for info in final["ended_lanes"] if info["capture_id"] in ours
     ]
-    backlog_full = set().union(*(a & b for a, b in itertools.pairwise(full_in)))
+    # "Stays full": at least 7 of the 8 queued frames in two samples of one server in a row
+    # (1 s apart); one sample at a moment of a burst (all lanes starting at once) is not
+    # falling behind.
+    full_in = [
+        [
+            {
+                info["capture_id"]
+                for info in sample.get("lane_list", [])
+                if info["capture_id"] in ours
+                and info["state"] == "running"
+                and info["backlog"] >= 7
+            }
+            for sample in taken
+        ]
+        for taken in samples
+    ]
+    backlog_full = set().union(
+        *(a & b for series in full_in for a, b in itertools.pairwise(series))
+    )
     frames = round(seconds * FPS)
     per_lane = []
     ended_early: list[str] = []
@@ -321,7 +385,7 @@ async def step(
         status = result["terminal"]["status"][0]
         if status != EndStatus.TIME_UP:  # not a measurement of speed: say what ended the lane
             ended_early.append(f"lane {i + 1}: {status} {result['terminal'].get('msg', '')}")
-        size = (media / videos[i]).stat().st_size
+        size = (on[i].media / videos[i]).stat().st_size
         per_lane.append({"fps": rate, "elapsed": elapsed, "kept_up": kept_up,
                          "mb_per_min": size / 1e6 / (assessed / FPS / 60)})  # fmt: skip
     lane_seconds = sum(result["terminal"]["frames"] for result in results) / FPS
@@ -334,6 +398,12 @@ async def step(
         stages["other"] = cpu_used / lane_seconds - sum(stages.values())
     p50 = [info["latency_ms_p50"] for info in infos]
     p99 = [info["latency_ms_p99"] for info in infos]
+    lags = [final["event_loop_lag_ms"] for final in finals]
+    # Frames per second each server assessed, for its own GIL figure.
+    served = [
+        sum(lane["fps"] for lane, host in zip(per_lane, on, strict=True) if host is server)
+        for server in servers
+    ]
     return {
         "lanes": lanes,
         "per_lane": per_lane,
@@ -342,27 +412,39 @@ async def step(
         "ended_early": ended_early,
         "latency_ms_p50": max(p50) if p50 else 0.0,
         "latency_ms_p99": max(p99) if p99 else 0.0,
-        "loop_lag_ms": final["event_loop_lag_ms"],
-        "provider": final["inference"]["provider"],
+        "loop_lag_ms": {key: max(lag[key] for lag in lags) for key in ("p99", "max")},
+        "provider": finals[0]["inference"]["provider"],
         "cpu_per_lane_s": cpu_used / lane_seconds if lane_seconds else 0.0,
         "stages": stages,
         "gil_held": gil_held,
-        "gil_why_not": gil.why_not,
+        "gil_fps": served,
+        "gil_why_not": next((meter.why_not for meter in meters if meter.why_not), ""),
     }
 
 
-def gil_text(result: dict[str, Any], assessed_fps: float) -> str:
-    held = result["gil_held"]
-    if held is None:
+def gil_text(result: dict[str, Any]) -> str:
+    """The GIL line of a step: how long each server process held it, per frame it assessed,
+    and the ceiling that puts on one process (and on all of them)."""
+    held: list[float | None] = result["gil_held"]
+    if any(share is None for share in held):
         return f"GIL: not measured ({result['gil_why_not']})"
-    if held <= 0 or assessed_fps <= 0:
-        return f"GIL held {held:.1%} of the step (py-spy)"
-    per_frame_ms = held / assessed_fps * 1000
-    ceiling = assessed_fps / held
+    shares = [share for share in held if share is not None]
+    fps = sum(result["gil_fps"])
+    servers = len(shares)
+    where = "" if servers == 1 else f" in each of {servers} server processes"
+    spent = ", ".join(f"{share:.1%}" for share in shares)
+    if sum(shares) <= 0 or fps <= 0:
+        return f"GIL held {spent} of the step{where} (py-spy)"
+    # The processes' GIL time over all their frames: per frame, whichever process it ran in.
+    per_frame_ms = sum(shares) / fps * 1000
+    ceiling = 1000 / per_frame_ms
+    every = ""
+    if servers > 1:
+        every = f", {servers} processes near {servers * ceiling / FPS:.1f} lanes"
     return (
-        f"GIL held {held:.1%} of the step (py-spy): {per_frame_ms:.2f} ms per assessed frame, "
-        f"so one server process tops out near {ceiling:.0f} frames/s = {ceiling / FPS:.1f} "
-        f"lanes of {FPS} fps, whatever runs the inference"
+        f"GIL held {spent} of the step{where} (py-spy): {per_frame_ms:.2f} ms per assessed "
+        f"frame, so one server process tops out near {ceiling:.0f} frames/s = "
+        f"{ceiling / FPS:.1f} lanes of {FPS} fps{every}, whatever runs the inference"
     )
 
 
@@ -389,7 +471,16 @@ def main() -> None:
         "--workers",
         type=int,
         default=0,
-        help="inference batches in flight (default 0: the server's own plan, one per core on CPU)",
+        help="inference batches in flight in each server (default 0: the server's own plan, "
+        "one per core on CPU; with --servers N, the cores divided among the N servers)",
+    )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="server processes on this machine, each with its own store, spool and media "
+        "root; lane i runs on server i mod N (one process's GIL caps its lanes: the GIL line "
+        "says where)",
     )
     parser.add_argument(
         "--reference-seconds",
@@ -411,6 +502,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.lane_step < 1:
         parser.error("--lane-step must be at least 1")
+    if args.servers < 1:
+        parser.error("--servers must be at least 1")
     if not all((VIDEOS / clip).is_file() for clip in CLIPS):
         raise SystemExit(f"clips not found in {VIDEOS}; set KHFSM_TEST_VIDEOS")
     clips = VIDEOS
@@ -423,18 +516,36 @@ def main() -> None:
             "when its file ends (-4), which reads as falling behind; use a shorter --seconds"
         )
     root = Path(tempfile.mkdtemp(prefix="khfsm-bench-"))
-    media = root / "media"
-    media.mkdir()
-    for clip in CLIPS:
-        shutil.copyfile(clips / clip, media / clip)  # a link out of the media root is refused
     reference: list[float] = []
     if args.reference_seconds > 0:
-        reference.append(inference_alone(media / CLIPS[0], args.reference_seconds))
-    port = free_port()
-    server = start_server(root, port, args.workers)
-    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+        reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
+    workers = args.workers
+    if workers <= 0 and args.servers > 1:  # N servers share the cores (a GPU: its batches)
+        workers = max(1, (os.cpu_count() or 1) // args.servers)
+    servers: list[Server] = []
+    try:
+        try:
+            for number in range(args.servers):
+                servers.append(start_server(root / f"server-{number + 1}", clips, workers))
+            sustained, best, peak = run_ramp(args, servers, reference)
+        finally:
+            stop_servers(servers)
+        if args.reference_seconds > 0:  # with the servers gone, as before the ramp
+            reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
+        print_summary(sustained, best, peak, reference)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_ramp(
+    args: argparse.Namespace, servers: list[Server], reference: list[float]
+) -> tuple[int, dict[str, Any] | None, tuple[float, int]]:
+    """The ramp of steps: lanes sustained, that step's figures, and the most frames per
+    second assessed in a step with its lanes (`reference`: inference alone, before)."""
+    health = httpx.get(servers[0].health_url, timeout=10).json()
     plan, decode = health["inference"], health["decode"]
-    print(f"khfsm server benchmark: {os.cpu_count()} CPU cores, inference on "
+    processes = f"{len(servers)} server processes, each with " if len(servers) > 1 else ""
+    print(f"khfsm server benchmark: {os.cpu_count()} CPU cores, {processes}inference on "
           f"{plan['provider']} ({plan['workers']} batches at once, up to {plan['max_batch']} "
           f"frames each), cameras decoded on {decode['device']} ({decode['reason']}), "
           f"{args.seconds:g} s per step at {FPS} fps, "
@@ -449,45 +560,48 @@ def main() -> None:
     # how many lanes: the pipeline's throughput, beside inference's, without the rounding to
     # whole lanes (on a 2-core machine one lane is a third of the ratio).
     peak = (0.0, 0)
-    try:
-        for lanes in range(args.start_lanes, args.max_lanes + 1, args.lane_step):
-            result = asyncio.run(step(port, server.pid, lanes, args.seconds, media, args.stagger))
-            rates = ", ".join(f"{lane['fps']:.1f}" for lane in result["per_lane"])
-            lag = result["loop_lag_ms"]
-            verdict = "kept up" if result["kept_up"] else "FELL BEHIND"
-            if result["ended_early"]:
-                verdict = "ENDED EARLY"
-            print(
-                f"{lanes} lane(s): {verdict}; "
-                f"assessed fps per lane [{rates}]; frame-to-push latency p50 "
-                f"{result['latency_ms_p50']:.0f} ms, p99 {result['latency_ms_p99']:.0f} ms; "
-                f"loop lag p99 {lag['p99']:.1f} ms (max {lag['max']:.1f}); video "
-                f"{sum(x['mb_per_min'] for x in result['per_lane']) / lanes:.1f} MB/min/lane"
-            )
-            total = sum(lane["fps"] for lane in result["per_lane"])
-            peak = max(peak, (total, lanes))
-            if result["ended_early"]:
-                print("    ended before its Duration, so this step measures nothing: "
-                      + "; ".join(result["ended_early"]))  # fmt: skip
-                break
-            split = ", ".join(f"{name} {value:.3f}" for name, value in result["stages"].items())
-            print(
-                f"    CPU s per lane-second: {result['cpu_per_lane_s']:.3f}"
-                + (f" ({split})" if split else "")
-                + f"; {total:.1f} frames/s assessed in all"
-            )
-            print("    " + gil_text(result, total))
-            if not result["kept_up"]:
-                if args.keep_going:
-                    continue
-                break
-            if sustained in (0, lanes - args.lane_step):
-                sustained, best = lanes, result
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    if args.reference_seconds > 0:
-        reference.append(inference_alone(media / CLIPS[0], args.reference_seconds))
+    for lanes in range(args.start_lanes, args.max_lanes + 1, args.lane_step):
+        result = asyncio.run(step(servers, lanes, args.seconds, args.stagger))
+        rates = ", ".join(f"{lane['fps']:.1f}" for lane in result["per_lane"])
+        lag = result["loop_lag_ms"]
+        verdict = "kept up" if result["kept_up"] else "FELL BEHIND"
+        if result["ended_early"]:
+            verdict = "ENDED EARLY"
+        print(
+            f"{lanes} lane(s): {verdict}; "
+            f"assessed fps per lane [{rates}]; frame-to-push latency p50 "
+            f"{result['latency_ms_p50']:.0f} ms, p99 {result['latency_ms_p99']:.0f} ms; "
+            f"loop lag p99 {lag['p99']:.1f} ms (max {lag['max']:.1f}); video "
+            f"{sum(x['mb_per_min'] for x in result['per_lane']) / lanes:.1f} MB/min/lane"
+        )
+        total = sum(lane["fps"] for lane in result["per_lane"])
+        peak = max(peak, (total, lanes))
+        if result["ended_early"]:
+            print("    ended before its Duration, so this step measures nothing: "
+                  + "; ".join(result["ended_early"]))  # fmt: skip
+            break
+        split = ", ".join(f"{name} {value:.3f}" for name, value in result["stages"].items())
+        print(
+            f"    CPU s per lane-second: {result['cpu_per_lane_s']:.3f}"
+            + (f" ({split})" if split else "")
+            + f"; {total:.1f} frames/s assessed in all"
+        )
+        print("    " + gil_text(result))
+        if not result["kept_up"]:
+            if args.keep_going:
+                continue
+            break
+        if sustained in (0, lanes - args.lane_step):
+            sustained, best = lanes, result
+    return sustained, best, peak
+
+
+def print_summary(
+    sustained: int,
+    best: dict[str, Any] | None,
+    peak: tuple[float, int],
+    reference: list[float],
+) -> None:
     print("\nsummary")
     print(f"  inference provider: {best['provider'] if best else '?'}")
     print(f"  simultaneous 20 fps lanes sustained from video files: {sustained}")
@@ -507,12 +621,9 @@ def main() -> None:
         print(f"  frame-to-push latency at {sustained} lane(s): median "
               f"{best['latency_ms_p50']:.0f} ms, p99 {best['latency_ms_p99']:.0f} ms")  # fmt: skip
         print(f"  event-loop lag p99 at {sustained} lane(s): {best['loop_lag_ms']['p99']:.1f} ms")
-        print(
-            f"  at {sustained} lane(s): {gil_text(best, sum(x['fps'] for x in best['per_lane']))}"
-        )
+        print(f"  at {sustained} lane(s): {gil_text(best)}")
         sizes = [lane["mb_per_min"] for lane in best["per_lane"]]
         print(f"  recording size: {min(sizes):.1f}-{max(sizes):.1f} MB per minute of video")
-    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,36 @@ def test_the_lanes_benchmark_prints_every_figure(videos: Path, tmp_path: Path) -
     assert not missing, f"not printed: {missing}\n{out}"
     left = [path.name for path in tmp_path.iterdir() if path.name.startswith("khfsm-bench-")]
     assert not left, f"the benchmark's temporary store stayed: {left}"
+
+
+@pytest.mark.video
+def test_the_lanes_benchmark_spreads_lanes_over_several_servers(
+    videos: Path, tmp_path: Path
+) -> None:
+    """`--servers 2`: two real server processes, a lane on each, every figure summed over both
+    and the GIL measured in each (the figure that says how many processes a GPU needs)."""
+    env = {**os.environ, "KHFSM_TEST_VIDEOS": str(videos), "TMPDIR": str(tmp_path)}
+    command = [sys.executable, "benchmarks/bench_server.py", "--seconds", "2", "--servers", "2"]
+    command += ["--start-lanes", "2", "--max-lanes", "2", "--reference-seconds", "0.3"]
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    expected = [
+        r"2 server processes, each with inference on ",
+        rf"2 lane\(s\): (kept up|FELL BEHIND); assessed fps per lane \[{NUMBER}, {NUMBER}\]",
+        rf"CPU s per lane-second: {NUMBER} \(decode {NUMBER}, pose {NUMBER}, "
+        rf"record {NUMBER}, rules {NUMBER}, other {NUMBER}\); {NUMBER} frames/s assessed in all",
+        rf"GIL held {NUMBER}%, {NUMBER}% of the step in each of 2 server processes \(py-spy\): "
+        rf"{NUMBER} ms per assessed frame, so one server process tops out near {NUMBER} "
+        rf"frames/s = {NUMBER} lanes of 20 fps, 2 processes near {NUMBER} lanes",
+    ]
+    missing = [pattern for pattern in expected if not re.search(pattern, out)]
+    assert not missing, f"not printed: {missing}\n{out}"
+    # Both lanes ran, one on each server (the benchmark reads each lane's video from the
+    # media root of the server it ran on, so a lane sent to the wrong server fails the run).
+    lanes = re.search(r"assessed fps per lane \[(\S+), (\S+)\]", out)
+    assert lanes is not None and all(float(rate) > 0 for rate in lanes.groups()), out
+    left = [path.name for path in tmp_path.iterdir() if path.name.startswith("khfsm-bench-")]
+    assert not left, f"the benchmark's temporary store stayed: {left}"
