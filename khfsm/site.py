@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -133,6 +133,7 @@ class Site:
     async def __aenter__(self) -> Site:
         from khfsm.store.engine import StoreTimeouts
         from khfsm.store.migrate import open_store_on_start
+        from khfsm.store.ownership import claim_sqlite_store, sqlite_file
         from khfsm.store.recovery import recover
         from khfsm.store.spool import Spool
         from khfsm.store.urls import is_sqlite, parse_url
@@ -147,8 +148,12 @@ class Site:
         url = settings.resolved_database_url
         parsed = parse_url(url)
         sqlite = is_sqlite(parsed)
-        if sqlite and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        server_lock: IO[bytes] | None = None
+        database_file = sqlite_file(url)
+        if database_file is not None:
+            database_file.parent.mkdir(parents=True, exist_ok=True)
+            # Before the recovery below ends every session stored open: not another server's.
+            server_lock = claim_sqlite_store(database_file)
         # SQLite is embedded: the site brings it to the current schema. An empty PostgreSQL
         # database gets its schema on the first start; later ones are upgraded on purpose
         # (`khfsm db upgrade`). See `khfsm.store.migrate.upgrade_on_start`.
@@ -157,8 +162,15 @@ class Site:
             statement_s=settings.db_statement_timeout_s,
             busy_ms=settings.db_busy_timeout_ms,
         )
-        recorder = await anyio.to_thread.run_sync(lambda: open_store_on_start(url, timeouts))
+        try:
+            recorder = await anyio.to_thread.run_sync(lambda: open_store_on_start(url, timeouts))
+        except BaseException:
+            if server_lock is not None:
+                server_lock.close()
+            raise
         async with AsyncExitStack() as stack:
+            if server_lock is not None:
+                stack.callback(server_lock.close)  # the last to go, after the store closes
             stack.callback(recorder.close)
             spool = Spool(settings.resolved_spool_dir, self.database)
             await anyio.to_thread.run_sync(spool.open)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from khfsm.cli.main import quiet_alembic
-from khfsm.settings import DECODER_CHOICES, load_settings
+from khfsm.settings import DECODER_CHOICES, Settings, load_settings
 
 
 @click.command()
@@ -77,14 +77,18 @@ def serve(ctx: click.Context, **flags: object) -> None:
     from khfsm.server.redaction import install_log_redaction
     from khfsm.store import StoreError
     from khfsm.store.migrate import open_store_on_start
+    from khfsm.store.spool import SpoolError
     from khfsm.store.urls import redact_database_url
 
     install_log_redaction()
     # The store is checked (and on a first start given its schema) before the web server
     # runs: a store that cannot be used is one line naming the fix, not a startup traceback.
+    # So is a store or spool another server already uses (the site takes their locks for
+    # good when it starts; a server that wins the race in between is refused there).
     try:
+        refuse_if_in_use(settings)
         open_store_on_start(settings.resolved_database_url).close()
-    except StoreError as error:
+    except (StoreError, SpoolError) as error:
         raise click.ClickException(str(error)) from error
     app = create_app(settings)
     click.echo(f"khfsm serving tablets on ws://{settings.host}:{settings.port}/ (any path)")
@@ -108,3 +112,18 @@ def serve(ctx: click.Context, **flags: object) -> None:
         # Non-zero, so that a supervisor (systemd Restart=on-failure, Docker) restarts it.
         click.echo(f"khfsm stopped: {failure}", err=True)
         sys.exit(1)
+
+
+def refuse_if_in_use(settings: Settings) -> None:
+    """Raise `SpoolError` or `StoreError` when another server holds this server's spool
+    directory or its SQLite store (the locks are taken and given back at once)."""
+    from khfsm.store.ownership import claim_sqlite_store, sqlite_file
+    from khfsm.store.spool import Spool
+    from khfsm.store.urls import redact_database_url
+
+    url = settings.resolved_database_url
+    Spool(settings.resolved_spool_dir, redact_database_url(url)).open().close()
+    database = sqlite_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        claim_sqlite_store(database).close()

@@ -24,6 +24,7 @@ from khfsm.domain.machine import State
 from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
 from khfsm.settings import Settings
+from khfsm.store import StoreError
 from tests.server.conftest import CAMERA_GRACE_S, CLIP, REPO_ROOT, assert_recording
 from tests.server.test_trace import face_material
 
@@ -197,3 +198,25 @@ async def test_a_site_for_a_hundred_lanes_has_a_camera_thread_for_each(
         assert ctx.camera_limiter.total_tokens == ctx.work_limiter.total_tokens == 100
     async with khfsm.Site(site_settings) as small:  # never fewer than 64 (abandoned reads)
         assert small.registry.ctx.camera_limiter.total_tokens == 64
+
+
+@pytest.mark.anyio
+async def test_a_second_site_on_the_same_sqlite_store_is_refused_before_it_ends_anything(
+    site: khfsm.Site, site_settings: Settings, tmp_path: Path
+) -> None:
+    """Its own data directory (spool) but the first site's SQLite file: its start would end
+    the first site's open sessions, so it is refused before it reads the store."""
+    lane = await site.prepare("pushup", camera="clip.mp4", duration=30, video="video/held.mp4")
+    await site.writer.flush(lane.session_id)  # stored open, as a crash would leave it
+    other = site_settings.model_copy(
+        update={
+            "data_dir": tmp_path / "second",
+            "database_url": site_settings.resolved_database_url,
+        }
+    )
+    with pytest.raises(StoreError, match="another khfsm server uses the SQLite store"):
+        async with khfsm.Site(other):
+            pass
+    row = await anyio.to_thread.run_sync(site.recorder.session, lane.session_id)
+    assert row is not None and row.state == State.PREPARED.value and row.end_status is None
+    assert not (tmp_path / "second" / "spool").exists()  # refused before its recovery
