@@ -116,8 +116,8 @@ class ServedProcess:
                 self.process.wait(timeout=10)
 
 
-def khfsm_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def khfsm_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     khfsm = Path(sys.executable).with_name("khfsm")
     return subprocess.run(
-        [str(khfsm), *args], capture_output=True, text=True, timeout=120, check=False
+        [str(khfsm), *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
     )
