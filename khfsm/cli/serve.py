@@ -50,6 +50,11 @@ def serve(ctx: click.Context, **flags: object) -> None:
     with -7. Exits 1 when a core task (event writer, spool, pose service) dies, so that a
     supervisor restarts it.
 
+    One process carries some 8-19 lanes of 20 fps, whatever runs the inference (its Python
+    runs under one GIL). For more, run several servers on one shared PostgreSQL store, each
+    with its own data directory and port (README: "More lanes than one process carries");
+    a second server on a data directory or SQLite store in use is refused.
+
     \b
     The tablet socket's limits and authority are settings (config file or KHFSM_*):
       max_lanes (64), max_lanes_per_connection (16), max_duration_s (3600), max_fps (30),
