@@ -19,16 +19,23 @@ ROOT = Path(__file__).resolve().parents[1]
 NUMBER = r"-?\d+(?:\.\d+)?"
 
 
-@pytest.mark.video
-def test_the_lanes_benchmark_prints_every_figure(videos: Path, tmp_path: Path) -> None:
+def run_benchmark(videos: Path, tmp_path: Path, *args: str) -> str:
+    """bench_server.py with `args`, 2 s steps on the shared clips; what it printed. It must
+    exit 0 and leave no temporary store behind."""
     env = {**os.environ, "KHFSM_TEST_VIDEOS": str(videos), "TMPDIR": str(tmp_path)}
-    command = [sys.executable, "benchmarks/bench_server.py", "--seconds", "2"]
-    command += ["--max-lanes", "1", "--reference-seconds", "0.3"]
+    command = [sys.executable, "benchmarks/bench_server.py", "--seconds", "2", *args]
     result = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+    left = [path.name for path in tmp_path.iterdir() if path.name.startswith("khfsm-bench-")]
+    assert not left, f"the benchmark's temporary store stayed: {left}"
+    return result.stdout
+
+
+@pytest.mark.video
+def test_the_lanes_benchmark_prints_every_figure(videos: Path, tmp_path: Path) -> None:
+    out = run_benchmark(videos, tmp_path, "--max-lanes", "1", "--reference-seconds", "0.3")
     expected = [
         r"cameras decoded on cpu \(",
         rf"inference alone \(before the ramp\): {NUMBER} frames/s = {NUMBER} lanes of 20 fps",
@@ -47,8 +54,6 @@ def test_the_lanes_benchmark_prints_every_figure(videos: Path, tmp_path: Path) -
     ]
     missing = [pattern for pattern in expected if not re.search(pattern, out)]
     assert not missing, f"not printed: {missing}\n{out}"
-    left = [path.name for path in tmp_path.iterdir() if path.name.startswith("khfsm-bench-")]
-    assert not left, f"the benchmark's temporary store stayed: {left}"
 
 
 @pytest.mark.video
@@ -57,14 +62,10 @@ def test_the_lanes_benchmark_spreads_lanes_over_several_servers(
 ) -> None:
     """`--servers 2`: two real server processes, a lane on each, every figure summed over both
     and the GIL measured in each (the figure that says how many processes a GPU needs)."""
-    env = {**os.environ, "KHFSM_TEST_VIDEOS": str(videos), "TMPDIR": str(tmp_path)}
-    command = [sys.executable, "benchmarks/bench_server.py", "--seconds", "2", "--servers", "2"]
-    command += ["--start-lanes", "2", "--max-lanes", "2", "--reference-seconds", "0.3"]
-    result = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+    out = run_benchmark(
+        videos, tmp_path, "--servers", "2", "--start-lanes", "2", "--max-lanes", "2",
+        "--reference-seconds", "0.3",
+    )  # fmt: skip
     expected = [
         r"2 server processes, each with inference on ",
         rf"2 lane\(s\): (kept up|FELL BEHIND); assessed fps per lane \[{NUMBER}, {NUMBER}\]",
@@ -80,5 +81,3 @@ def test_the_lanes_benchmark_spreads_lanes_over_several_servers(
     # media root of the server it ran on, so a lane sent to the wrong server fails the run).
     lanes = re.search(r"assessed fps per lane \[(\S+), (\S+)\]", out)
     assert lanes is not None and all(float(rate) > 0 for rate in lanes.groups()), out
-    left = [path.name for path in tmp_path.iterdir() if path.name.startswith("khfsm-bench-")]
-    assert not left, f"the benchmark's temporary store stayed: {left}"

@@ -35,22 +35,32 @@ def lock_path(database: Path) -> Path:
     return database.with_name(f"{database.name}.server-lock")
 
 
+def hold_lock(path: Path) -> IO[bytes] | None:
+    """An exclusive advisory lock on the file `path` (created if need be), held until the
+    returned file is closed or the process ends, crash included; None when another process
+    holds it. Raises `OSError` when the file cannot be opened."""
+    lock_file = path.open("ab")
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock_file.close()
+        return None
+    return lock_file
+
+
 def claim_sqlite_store(database: Path) -> IO[bytes]:
     """Take the server lock of the SQLite store `database` (its directory must exist); the
     lock is held until the returned file is closed. Raises `StoreError` when another server
     holds it."""
     try:
-        lock_file = lock_path(database).open("ab")
+        lock_file = hold_lock(lock_path(database))
     except OSError as error:
         raise StoreError(f"cannot lock the SQLite store {database}: {error}") from error
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        lock_file.close()
+    if lock_file is None:
         raise StoreError(
             f"another khfsm server uses the SQLite store {database}: a server on SQLite ends "
             "every session stored open when it starts, so the file belongs to one server. "
             "Give each server its own data directory, or share a PostgreSQL store (README: "
             f'"{SEVERAL_SERVERS}")'
-        ) from error
+        )
     return lock_file

@@ -23,7 +23,6 @@ draining the same files would end each other's sessions.
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
 import threading
@@ -34,6 +33,7 @@ from typing import IO, Any
 
 from khfsm.domain.codec import EventRecord
 from khfsm.errors import KhfsmError
+from khfsm.store.ownership import hold_lock
 
 FORMAT = 1
 SUFFIX = ".jsonl"
@@ -79,17 +79,14 @@ class Spool:
         holds it or the directory cannot be used."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            lock_file = (self.directory / ".lock").open("ab")
+            lock_file = hold_lock(self.directory / ".lock")
         except OSError as error:
             raise SpoolError(f"cannot use the spool directory {self.directory}: {error}") from error
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            lock_file.close()
+        if lock_file is None:
             raise SpoolError(
                 f"another khfsm server uses the spool directory {self.directory}; give each "
                 "server its own data directory (--data-dir / KHFSM_DATA_DIR)"
-            ) from error
+            )
         self._lock_file = lock_file
         return self
 
