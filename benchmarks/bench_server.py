@@ -413,7 +413,6 @@ async def step(
         "latency_ms_p50": max(p50) if p50 else 0.0,
         "latency_ms_p99": max(p99) if p99 else 0.0,
         "loop_lag_ms": {key: max(lag[key] for lag in lags) for key in ("p99", "max")},
-        "provider": finals[0]["inference"]["provider"],
         "cpu_per_lane_s": cpu_used / lane_seconds if lane_seconds else 0.0,
         "stages": stages,
         "gil_held": gil_held,
@@ -527,21 +526,26 @@ def main() -> None:
         try:
             for number in range(args.servers):
                 servers.append(start_server(root / f"server-{number + 1}", clips, workers))
-            sustained, best, peak = run_ramp(args, servers, reference)
+            ramp = run_ramp(args, servers, reference)
         finally:
             stop_servers(servers)
         if args.reference_seconds > 0:  # with the servers gone, as before the ramp
             reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
-        print_summary(sustained, best, peak, reference)
+        print_summary(ramp, reference)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run_ramp(
-    args: argparse.Namespace, servers: list[Server], reference: list[float]
-) -> tuple[int, dict[str, Any] | None, tuple[float, int]]:
-    """The ramp of steps: lanes sustained, that step's figures, and the most frames per
-    second assessed in a step with its lanes (`reference`: inference alone, before)."""
+@dataclass(frozen=True)
+class Ramp:
+    provider: str  # where the servers ran the inference
+    sustained: int  # lanes sustained
+    best: dict[str, Any] | None  # the figures of that step
+    peak: tuple[float, int]  # the most frames per second assessed in a step, and its lanes
+
+
+def run_ramp(args: argparse.Namespace, servers: list[Server], reference: list[float]) -> Ramp:
+    """The ramp of steps (`reference`: inference alone, before it)."""
     health = httpx.get(servers[0].health_url, timeout=10).json()
     plan, decode = health["inference"], health["decode"]
     processes = f"{len(servers)} server processes, each with " if len(servers) > 1 else ""
@@ -593,17 +597,13 @@ def run_ramp(
             break
         if sustained in (0, lanes - args.lane_step):
             sustained, best = lanes, result
-    return sustained, best, peak
+    return Ramp(plan["provider"], sustained, best, peak)
 
 
-def print_summary(
-    sustained: int,
-    best: dict[str, Any] | None,
-    peak: tuple[float, int],
-    reference: list[float],
-) -> None:
+def print_summary(ramp: Ramp, reference: list[float]) -> None:
+    sustained, best, peak = ramp.sustained, ramp.best, ramp.peak
     print("\nsummary")
-    print(f"  inference provider: {best['provider'] if best else '?'}")
+    print(f"  inference provider: {ramp.provider}")
     print(f"  simultaneous 20 fps lanes sustained from video files: {sustained}")
     if reference:
         alone = statistics.mean(reference) / FPS  # lanes of 20 fps, unrounded
