@@ -399,11 +399,6 @@ async def step(
     p50 = [info["latency_ms_p50"] for info in infos]
     p99 = [info["latency_ms_p99"] for info in infos]
     lags = [final["event_loop_lag_ms"] for final in finals]
-    # Frames per second each server assessed, for its own GIL figure.
-    served = [
-        sum(lane["fps"] for lane, host in zip(per_lane, on, strict=True) if host is server)
-        for server in servers
-    ]
     return {
         "lanes": lanes,
         "per_lane": per_lane,
@@ -416,7 +411,6 @@ async def step(
         "cpu_per_lane_s": cpu_used / lane_seconds if lane_seconds else 0.0,
         "stages": stages,
         "gil_held": gil_held,
-        "gil_fps": served,
         "gil_why_not": next((meter.why_not for meter in meters if meter.why_not), ""),
     }
 
@@ -428,7 +422,7 @@ def gil_text(result: dict[str, Any]) -> str:
     if any(share is None for share in held):
         return f"GIL: not measured ({result['gil_why_not']})"
     shares = [share for share in held if share is not None]
-    fps = sum(result["gil_fps"])
+    fps = sum(lane["fps"] for lane in result["per_lane"])  # every process's frames
     servers = len(shares)
     where = "" if servers == 1 else f" in each of {servers} server processes"
     spent = ", ".join(f"{share:.1%}" for share in shares)
