@@ -10,7 +10,8 @@ Prints:
 3. how many 20 fps lanes that sustains, from the best configuration.
 
 Frames come from a real clip (default: the first frames of a shared exercise video; else the
-parity photos). Timings are medians; the machine should be otherwise idle.
+parity photos), taken as a live lane takes them (a video's pictures as their planes, see
+`khfsm.vision.picture`). Timings are medians; the machine should be otherwise idle.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
-import numpy as np
 import onnxruntime as ort
 
 from khfsm.vision.media import open_video
+from khfsm.vision.picture import Image
 from khfsm.vision.pose import PoseModels, PoseTracker, Track, estimate_batch, load_pose_models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,12 +39,12 @@ PARITY = REPO / ".." / "shared" / "models" / "parity" / "images"
 LANE_FPS = 20.0
 
 
-def load_frames(clip: Path, count: int) -> list[np.ndarray]:
+def load_frames(clip: Path, count: int) -> list[Image]:
     if clip.is_file():
-        frames = []
+        frames: list[Image] = []
         with open_video(clip) as (_, stream):
             for frame in stream:
-                frames.append(frame)
+                frames.append(frame.for_pose())
                 if len(frames) == count:
                     break
         print(f"frames: {len(frames)} from {clip.name} ({frames[0].shape[1]}x{frames[0].shape[0]})")
@@ -63,7 +65,7 @@ def median_ms(run: Callable[[], object], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def tracking_rois(models: PoseModels, frames: list[np.ndarray]) -> list[Track | None]:
+def tracking_rois(models: PoseModels, frames: list[Image]) -> list[Track | None]:
     """The tracking state (ROI, examinee) each frame starts from when the clip is tracked from
     its first frame (None: the frame runs the detector)."""
     tracker = PoseTracker(models)
@@ -74,13 +76,13 @@ def tracking_rois(models: PoseModels, frames: list[np.ndarray]) -> list[Track | 
     return rois
 
 
-def latency(models: PoseModels, frames: list[np.ndarray], repeats: int) -> None:
+def latency(models: PoseModels, frames: list[Image], repeats: int) -> None:
     rois = tracking_rois(models, frames)
     tracked = [(f, r) for f, r in zip(frames, rois, strict=True) if r is not None]
     track_ms, detect_ms = [], []
     for frame, roi in tracked:
-        track_ms.append(median_ms(lambda f=frame, r=roi: estimate_batch(models, [f], [r]), repeats))
-        detect_ms.append(median_ms(lambda f=frame: estimate_batch(models, [f], [None]), repeats))
+        track_ms.append(median_ms(partial(estimate_batch, models, [frame], [roi]), repeats))
+        detect_ms.append(median_ms(partial(estimate_batch, models, [frame], [None]), repeats))
     print("\n1. per-frame latency, full pipeline, batch 1, 1 intra-op thread (median over frames)")
     print(f"   tracking frame    : {statistics.median(track_ms):6.1f} ms")
     print(f"   re-detection frame: {statistics.median(detect_ms):6.1f} ms")
@@ -89,7 +91,7 @@ def latency(models: PoseModels, frames: list[np.ndarray], repeats: int) -> None:
 
 def throughput(
     models: PoseModels,
-    frames: list[np.ndarray],
+    frames: list[Image],
     rois: list[Track | None],
     batch: int,
     workers: int,

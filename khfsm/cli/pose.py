@@ -138,12 +138,14 @@ def _video(
             if max_frames is not None and index >= max_frames:
                 break
             roi = tracker.roi
-            estimate = tracker.process(frame)
+            # The same pixels as a live lane's for the same picture (its planes, see
+            # khfsm.vision.picture): on a session's recording, the stored keypoints.
+            estimate = tracker.process(frame.for_pose())
             total += 1
             found += estimate is not None
             if writer is not None:
                 # Draw the ROI this frame was cropped with (None: it ran the detector).
-                writer.write(draw_pose(frame, estimate, roi if show_roi else None))
+                writer.write(draw_pose(frame.bgr(), estimate, roi if show_roi else None))
             if as_json:
                 click.echo(json.dumps({"frame": index, **_landmarks_json(estimate)}))
             progress.advance(task)

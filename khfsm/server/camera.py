@@ -44,7 +44,8 @@ import numpy as np
 
 from khfsm.errors import KhfsmError
 from khfsm.server.paths import CameraSource, SourceKind
-from khfsm.vision.media import SWS_THREADS
+from khfsm.vision.media import DecodedPicture, to_bgr
+from khfsm.vision.picture import Image
 
 if TYPE_CHECKING:
     from khfsm.server.decoding import DecodePlan
@@ -80,9 +81,9 @@ class CapturedFrame:
     writes (empty for device cameras).
 
     A frame read with `Camera.read(lazy=True)` keeps the decoder's YUV picture and converts it
-    to BGR on first use of `image`, so the camera frames no lane assesses (a 25 fps camera
-    assessed at 20 fps: one in five) are never converted. The conversion blocks: touch
-    `image` in a worker thread.
+    only as far as it is used (`for_pose`, `image`), so the camera frames no lane assesses (a
+    25 fps camera assessed at 20 fps: one in five) are never converted. Converting blocks:
+    call them in a worker thread.
     """
 
     __slots__ = ("_image", "_picture", "packets", "pts", "timestamp")
@@ -95,11 +96,11 @@ class CapturedFrame:
         packets: tuple[av.Packet, ...] = (),
     ) -> None:
         self._image: np.ndarray | None = None
-        self._picture: av.VideoFrame | None = None
+        self._picture: DecodedPicture | None = None
         if isinstance(image, np.ndarray):
             self._image = image
         else:
-            self._picture = image
+            self._picture = DecodedPicture(image)
         self.timestamp = timestamp
         self.pts = pts
         self.packets = packets
@@ -113,20 +114,16 @@ class CapturedFrame:
         """The picture as BGR uint8, converted now if it was not yet (blocks)."""
         if self._image is None:
             assert self._picture is not None
-            self._image, self._picture = to_bgr(self._picture), None
+            self._image = self._picture.bgr()
         return self._image
 
-
-def to_bgr(picture: av.VideoFrame) -> np.ndarray:
-    """A decoded picture as BGR uint8, the same pixels wherever it was decoded: a GPU decoder
-    hands out NV12, the software decoder YUV 4:2:0 planes of the same samples, and FFmpeg's
-    NV12-to-BGR path interpolates chroma differently (up to 49 levels apart at colour edges),
-    so NV12 is first rearranged into planes (exact) and converted as the CPU's would be.
-
-    In one thread (`SWS_THREADS`, which says why)."""
-    if picture.format.name == "nv12":
-        picture = picture.reformat(format="yuv420p", threads=SWS_THREADS)
-    return picture.to_ndarray(format="bgr24", threads=SWS_THREADS)
+    def for_pose(self) -> Image:
+        """What the pose models take: the picture's planes where they can (blocks only for a
+        GPU decoder's NV12), else the BGR image."""
+        if self._picture is None:
+            assert self._image is not None
+            return self._image
+        return self._picture.for_pose()
 
 
 class CameraReader(Protocol):
@@ -295,7 +292,7 @@ class Camera(_Lifecycle):
 
     def read(self, lazy: bool = False) -> CapturedFrame | None:
         """The next frame, or None when the source has none (end of file, stream broken).
-        `lazy`: converted to BGR on first use of its `image` (see CapturedFrame)."""
+        `lazy`: converted only when used (`for_pose`, `image`: see CapturedFrame)."""
         with self._lock:
             if self._closed or self._container is None:
                 return None

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
-import numpy as np
 from anyio.abc import TaskGroup
 
 from khfsm.domain.events import Event
@@ -19,6 +18,7 @@ from khfsm.settings import Settings
 
 if TYPE_CHECKING:  # the vision modules load ONNX Runtime: imported where they are used
     from khfsm.vision.face import FaceAnalyzer
+    from khfsm.vision.picture import Image
     from khfsm.vision.pose import PoseEstimate, PoseStep
 
 MAX_LANES = 64  # camera threads: one blocking read per lane at a time
@@ -46,9 +46,9 @@ class EventSink(Protocol):
 class PoseEstimator(Protocol):
     """The shared batching pose service (`khfsm.vision.batching.PoseService`)."""
 
-    async def estimate(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseEstimate | None: ...
+    async def estimate(self, lane: Hashable, frame: Image) -> PoseEstimate | None: ...
 
-    async def track(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseStep: ...
+    async def track(self, lane: Hashable, frame: Image) -> PoseStep: ...
 
     def forget(self, lane: Hashable) -> None: ...
 

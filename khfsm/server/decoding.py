@@ -4,10 +4,10 @@
 Why it matters: software decoding of a 1280×720 H.264 camera costs about 7.5 ms of CPU a
 frame, so a hundred 25 fps lanes would need about 19 cores for decoding alone, more than the
 16 of a GPU machine (issue 14's "≥ 100 lanes"). NVDEC does that work beside the inference; the
-CPU only copies each decoded picture to host memory and converts the assessed ones to BGR.
+CPU only copies each decoded picture to host memory and hands the assessed ones to the models.
 
 H.264 and H.265 decoding is exact by the standards, so the GPU's pictures are the software
-decoder's samples (laid out as NV12, which `khfsm.server.camera.to_bgr` converts exactly as
+decoder's samples (laid out as NV12, which `khfsm.vision.media.to_bgr` converts exactly as
 the CPU's planes; 10-bit P010 already converts as they do): keypoints, counts and the
 recording do not depend on where a camera was decoded (the recording is the camera's own
 packets either way).

@@ -67,6 +67,7 @@ from khfsm.server.protocol import ExercisePrepare, Request, RequestError
 from khfsm.server.readiness import READINESS_FRAMES, look
 from khfsm.server.recording import Evidence, PacketRecorder, RecordingError, VideoRecorder
 from khfsm.server.sources import FIRST_FRAME_ALLOWANCE_S, probe_camera
+from khfsm.vision.picture import Image
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,9 @@ STAGES = ("decode", "pose", "rules", "record")
 @dataclass(frozen=True, slots=True)
 class CameraFrame:
     index: int  # assessed frame index k
-    image: np.ndarray
+    # What the pose models take: a remuxed camera's picture as its planes (no whole-picture
+    # conversion); BGR where the recording is encoded from these very images.
+    image: Image
     captured_at: float  # monotonic time the frame became available to the server
     pts: float  # presentation time of this frame in the recording, seconds
     remuxed: bool = False  # the recording is the camera's packets (else: these frames)
@@ -431,8 +434,9 @@ class ExerciseLane(Lane):
         origin: float | None = None  # monotonic time of the camera's timestamp 0 (files)
         last_reopen = time.monotonic()
 
-        def read() -> tuple[CapturedFrame, int] | None:
-            """The next camera frame and the end of the assessed frames it stands for."""
+        def read() -> tuple[CapturedFrame, Image | None, int] | None:
+            """The next camera frame, its picture for the models (None when no lane frame is
+            assessed on it) and the end of the assessed frames it stands for."""
             started = time.thread_time()
             try:
                 frame = camera.read(lazy=True)
@@ -442,13 +446,14 @@ class ExerciseLane(Lane):
                 # reopened camera whose GPU failed meanwhile decodes on the CPU
                 self.stats.decoder = camera.decoder
                 end = assessed_until(k, self.fps, frame.timestamp)
-                if end > k:  # converted to BGR here, in the worker thread, only when assessed
-                    frame.convert()
+                image = None
+                if end > k:  # converted here, in the worker thread, only when assessed
+                    image = frame.for_pose() if frame.pts is not None else frame.convert()
             finally:
                 self.stats.cpu_s["decode"] += time.thread_time() - started
             if frame.pts is not None:  # remuxed: every packet, now
                 self._mux(frame.packets, camera.stream)
-            return frame, end
+            return frame, image, end
 
         while True:
             remaining = grace - (time.monotonic() - last_frame_at)
@@ -472,7 +477,7 @@ class ExerciseLane(Lane):
                 else:
                     await anyio.sleep(min(RETRY_S, max(0.0, remaining)))
                 continue
-            frame, end = read_frame
+            frame, image, end = read_frame
             last_frame_at = time.monotonic()
             if not self.source.live:  # play a file at its own rate, as a camera would
                 if origin is None:
@@ -484,10 +489,11 @@ class ExerciseLane(Lane):
                 return "the assessment ended"  # not reported: nobody reads it any more
             captured_at = time.monotonic()
             while k < end:
+                assert image is not None  # converted whenever end > k
                 # Encoded recordings hold the assessed frames, frame k at k / Fps.
                 remuxed = frame.pts is not None
                 pts = frame.pts if frame.pts is not None else k / self.fps
-                await frames.send(CameraFrame(k, frame.image, captured_at, pts, remuxed))
+                await frames.send(CameraFrame(k, image, captured_at, pts, remuxed))
                 self.stats.backlog = frames.statistics().current_buffer_used
                 k += 1
 
@@ -527,6 +533,8 @@ class ExerciseLane(Lane):
     def _encode(self, recorder: VideoRecorder, item: CameraFrame) -> None:
         started = time.thread_time()
         try:
+            # Encoded recordings are fed the BGR images their frames were assessed on.
+            assert isinstance(item.image, np.ndarray)
             recorder.write(item.index, item.image)
         finally:
             self.stats.cpu_s["record"] += time.thread_time() - started

@@ -22,10 +22,10 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 
 import anyio
-import numpy as np
 
 from khfsm.errors import KhfsmError
 from khfsm.vision.batchrun import BatchRunner
+from khfsm.vision.picture import Image
 from khfsm.vision.pose import PoseEstimate, PoseModels, PoseStep, Track, check_frame, estimate_batch
 
 # On a GPU a batch costs far less than its frames one by one, and two batches in flight keep
@@ -58,7 +58,7 @@ def inference_plan(
 @dataclass(eq=False, slots=True)
 class _Job:
     lane: Hashable
-    frame: np.ndarray
+    frame: Image
     done: anyio.Event = field(default_factory=anyio.Event)
     result: PoseStep | None = None
     error: BaseException | None = None
@@ -133,15 +133,16 @@ class PoseService:
                 job.error = PoseServiceStopped("pose service stopped")
                 job.done.set()
 
-    async def estimate(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseEstimate | None:
-        """Pose in `frame_bgr` (BGR uint8) for `lane`; None when no person is found."""
-        return (await self.track(lane, frame_bgr)).estimate
+    async def estimate(self, lane: Hashable, frame: Image) -> PoseEstimate | None:
+        """Pose in `frame` (BGR uint8 or a picture's planes) for `lane`; None when no person
+        is found."""
+        return (await self.track(lane, frame)).estimate
 
-    async def track(self, lane: Hashable, frame_bgr: np.ndarray) -> PoseStep:
-        """The lane's step for `frame_bgr`: the examinee's pose and any change of who is
+    async def track(self, lane: Hashable, frame: Image) -> PoseStep:
+        """The lane's step for `frame`: the examinee's pose and any change of who is
         followed (`PoseStep.examinee`)."""
-        check_frame(frame_bgr)  # here, so that one bad frame cannot fail a whole batch
-        job = _Job(lane, frame_bgr)
+        check_frame(frame)  # here, so that one bad frame cannot fail a whole batch
+        job = _Job(lane, frame)
         self._pending.append(job)
         self._notify()
         try:
@@ -225,7 +226,7 @@ class PoseService:
 
 
 def _timed_batch(
-    models: PoseModels, frames: list[np.ndarray], tracks: list[Track | None]
+    models: PoseModels, frames: list[Image], tracks: list[Track | None]
 ) -> list[PoseStep]:
     """`estimate_batch`, each step carrying its share of the batch's CPU time (the thread's
     own; ONNX Runtime's intra-op threads, when more than one, are not counted)."""

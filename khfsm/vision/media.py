@@ -17,12 +17,87 @@ import cv2
 import numpy as np
 
 from khfsm.errors import KhfsmError
+from khfsm.vision.picture import BT601, BT709, BT2020, SMPTE240M, Colour, Image, YuvPicture
 
 # Colour conversion (swscale) in the calling thread. PyAV's default (threads=0) starts a pool
 # of slice threads for every picture: measured at 720p, 0.65-1.18 ms of CPU a frame against
 # 0.36-0.50 ms in one thread (360p: 0.35-0.63 against 0.11-0.17), with identical pixels, and
 # those threads run beside other lanes' inference instead of inside this frame's reader.
 SWS_THREADS = 1
+
+# The decoder's 8-bit planar Y'CbCr formats the pose models can take as planes (NV12, a GPU
+# decoder's, is rearranged into planes first, which is exact); the JPEG ("j") ones are full
+# range with centred chroma. Anything else (10-bit, RGB, paletted) is converted to BGR.
+_PLANAR_YUV = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuvj420p", "yuvj422p", "yuvj444p"})
+# FFmpeg's AVColorSpace / AVColorRange codes as a frame carries them; an untagged picture is
+# BT.601, as swscale (and so every BGR conversion here) reads it.
+_MATRICES = {1: BT709, 7: SMPTE240M, 9: BT2020, 10: BT2020}
+_FULL_RANGE = 2
+
+
+def yuv_picture(frame: av.VideoFrame) -> YuvPicture | None:
+    """The decoded `frame` as planes for the pose models (views of its buffers, no copy), or
+    None for a pixel format they are not taken from (convert that one to BGR)."""
+    if frame.format.name == "nv12":
+        frame = frame.reformat(format="yuv420p", threads=SWS_THREADS)
+    name = frame.format.name
+    if name not in _PLANAR_YUV:
+        return None
+    y, cb, cr = (
+        np.frombuffer(memoryview(plane), np.uint8, count=plane.line_size * plane.height).reshape(
+            plane.height, plane.line_size
+        )[:, : plane.width]
+        for plane in frame.planes
+    )
+    matrix = _MATRICES.get(int(frame.colorspace), BT601)
+    jpeg = name.startswith("yuvj")
+    colour = Colour(matrix.kr, matrix.kb, full_range=jpeg or int(frame.color_range) == _FULL_RANGE)
+    return YuvPicture(y, cb, cr, colour, chroma_siting=(0.5, 0.5) if jpeg else (0.0, 0.5))
+
+
+def to_bgr(picture: av.VideoFrame) -> np.ndarray:
+    """A decoded picture as BGR uint8, the same pixels wherever it was decoded: a GPU decoder
+    hands out NV12, the software decoder YUV 4:2:0 planes of the same samples, and FFmpeg's
+    NV12-to-BGR path interpolates chroma differently (up to 49 levels apart at colour edges),
+    so NV12 is first rearranged into planes (exact) and converted as the CPU's would be.
+
+    In one thread (`SWS_THREADS`, which says why)."""
+    if picture.format.name == "nv12":
+        picture = picture.reformat(format="yuv420p", threads=SWS_THREADS)
+    return picture.to_ndarray(format="bgr24", threads=SWS_THREADS)
+
+
+class DecodedPicture:
+    """A decoded video frame, converted only as far as each use needs: `for_pose()` hands the
+    pose models the picture's own planes (no conversion of the whole picture, see
+    `khfsm.vision.picture`), `bgr()` converts the whole picture for drawing, face checks and
+    re-encoding. Both are kept once made. Converting blocks: call them in a worker thread."""
+
+    __slots__ = ("_bgr", "_frame", "_planes")
+
+    def __init__(self, frame: av.VideoFrame) -> None:
+        self._frame = frame
+        self._bgr: np.ndarray | None = None
+        self._planes: Image | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self._frame.height, self._frame.width, 3
+
+    def bgr(self) -> np.ndarray:
+        if self._bgr is None:
+            self._bgr = to_bgr(self._frame)
+        return self._bgr
+
+    def for_pose(self) -> Image:
+        """The planes where the models take them, else the BGR image: the same pixels for the
+        same picture, whoever asks (the live lane, `khfsm pose` on its recording)."""
+        if self._planes is None:
+            self._planes = yuv_picture(self._frame)
+            if self._planes is None:
+                self._planes = self.bgr()
+        return self._planes
+
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -63,8 +138,8 @@ class VideoInfo:
 
 
 @contextmanager
-def open_video(path: Path) -> Iterator[tuple[VideoInfo, Iterator[np.ndarray]]]:
-    """(info, BGR frames) of the first video stream; the container is closed on exit."""
+def open_video(path: Path) -> Iterator[tuple[VideoInfo, Iterator[DecodedPicture]]]:
+    """(info, decoded pictures) of the first video stream; the container is closed on exit."""
     if not path.is_file():
         raise MediaError(f"{path}: no such file")
     try:
@@ -87,10 +162,10 @@ def open_video(path: Path) -> Iterator[tuple[VideoInfo, Iterator[np.ndarray]]]:
         container.close()
 
 
-def _frames(container: av.container.InputContainer, path: Path) -> Iterator[np.ndarray]:
+def _frames(container: av.container.InputContainer, path: Path) -> Iterator[DecodedPicture]:
     try:
         for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="bgr24", threads=SWS_THREADS)
+            yield DecodedPicture(frame)
     except av.error.FFmpegError as e:
         raise MediaError(f"{path}: video decoding failed ({e})") from e
 

@@ -56,6 +56,7 @@ from khfsm.vision.geometry import (
 )
 from khfsm.vision.heatmap import refine_from_heatmap
 from khfsm.vision.manifest import verified_model_path
+from khfsm.vision.picture import Image, YuvPicture
 from khfsm.vision.runtime import create_session
 
 NUM_LANDMARKS = 33
@@ -153,8 +154,8 @@ class PoseModels:
         sets a fixed batch size; tests force I/O binding on CPU)."""
         self._run_detector, self._run_landmarker = runners
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Person detections per BGR frame (normalised image coordinates), best first."""
+    def detect(self, frames: Sequence[Image]) -> list[list[Detection]]:
+        """Person detections per frame (BGR or planes; normalised image coordinates), best first."""
         if not frames:
             return []
         tensors, letterboxes = zip(
@@ -181,7 +182,7 @@ class PoseModels:
             out.append([remove_letterbox(d, letterbox) for d in detections])
         return out
 
-    def landmarks(self, frames: Sequence[np.ndarray], rois: Sequence[Roi]) -> list[_Landmarks]:
+    def landmarks(self, frames: Sequence[Image], rois: Sequence[Roi]) -> list[_Landmarks]:
         if not frames:
             return []
         tensors, letterboxes = zip(
@@ -290,7 +291,7 @@ def _person_of_landmarks(landmarks: _Landmarks, width: int, height: int) -> Pers
 
 def estimate_batch(
     models: PoseModels,
-    frames: Sequence[np.ndarray],
+    frames: Sequence[Image],
     tracks: Sequence[Track | None],
     *,
     examinee_rule: bool = True,
@@ -364,7 +365,7 @@ def estimate_batch(
 
 
 def _mediapipe_batch(
-    models: PoseModels, frames: Sequence[np.ndarray], tracks: Sequence[Track | None]
+    models: PoseModels, frames: Sequence[Image], tracks: Sequence[Track | None]
 ) -> list[PoseStep]:
     n = len(frames)
     sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]
@@ -441,7 +442,7 @@ def _step(
 
 def _detect_into(
     models: PoseModels,
-    frames: Sequence[np.ndarray],
+    frames: Sequence[Image],
     detections: dict[int, list[Detection]],
     indices: Sequence[int],
 ) -> None:
@@ -451,7 +452,7 @@ def _detect_into(
 
 
 def _landmarks_of(
-    models: PoseModels, frames: Sequence[np.ndarray], jobs: Sequence[tuple[int, Roi]]
+    models: PoseModels, frames: Sequence[Image], jobs: Sequence[tuple[int, Roi]]
 ) -> list[_Landmarks]:
     """Landmarks of each (frame index, crop) job, in one batch."""
     return models.landmarks([frames[i] for i, _ in jobs], [roi for _, roi in jobs])
@@ -475,7 +476,7 @@ class PoseTracker:
     def track(self) -> Track:
         return self._track
 
-    def step(self, frame_bgr: np.ndarray) -> PoseStep:
+    def step(self, frame_bgr: Image) -> PoseStep:
         check_frame(frame_bgr)
         step = estimate_batch(
             self._models, [frame_bgr], [self._track], examinee_rule=self._examinee_rule
@@ -484,7 +485,7 @@ class PoseTracker:
         self.examinee_change = step.examinee
         return step
 
-    def process(self, frame_bgr: np.ndarray) -> PoseEstimate | None:
+    def process(self, frame_bgr: Image) -> PoseEstimate | None:
         return self.step(frame_bgr).estimate
 
     def reset(self) -> None:
@@ -492,7 +493,9 @@ class PoseTracker:
         self.examinee_change = None
 
 
-def check_frame(frame: np.ndarray) -> None:
+def check_frame(frame: Image) -> None:
+    if isinstance(frame, YuvPicture):
+        return  # its planes were checked when it was made
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(
             f"expected a BGR uint8 image of shape (H, W, 3), got {frame.dtype} {frame.shape}"

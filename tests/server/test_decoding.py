@@ -14,10 +14,11 @@ import pytest
 from av.codec.hwaccel import hwdevices_available
 
 import khfsm
-from khfsm.server.camera import Camera, CameraError, to_bgr
+from khfsm.server.camera import Camera, CameraError
 from khfsm.server.decoding import DecodePlan, choose_decoder, cuda_decoder_failure
 from khfsm.server.paths import CameraSource, SourceKind
 from khfsm.settings import Settings
+from khfsm.vision.media import to_bgr
 from tests.server.conftest import CLIP
 
 

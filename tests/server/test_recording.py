@@ -34,6 +34,7 @@ from khfsm.registry import get_exercise
 from khfsm.server.camera import Camera
 from khfsm.server.paths import CameraSource, SourceKind
 from khfsm.server.recording import PacketRecorder
+from khfsm.vision.media import DecodedPicture
 from khfsm.vision.pose import PoseTracker
 from tests.browser.test_recording_plays_in_chromium import CHROMIUM, PAGE, _free_port
 from tests.conftest import unavailable
@@ -56,6 +57,16 @@ def frames_by_time(path: Path) -> dict[float, np.ndarray]:
         for frame in container.decode(video=0):
             assert frame.pts is not None and frame.time_base is not None
             out[round(float(frame.pts * frame.time_base), 4)] = frame.to_ndarray(format="bgr24")
+    return out
+
+
+def pictures_by_time(path: Path) -> dict[float, DecodedPicture]:
+    """Every decodable frame of `path` as the server and `khfsm pose` take it, by time."""
+    out: dict[float, DecodedPicture] = {}
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            assert frame.pts is not None and frame.time_base is not None
+            out[round(float(frame.pts * frame.time_base), 4)] = DecodedPicture(frame)
     return out
 
 
@@ -134,9 +145,11 @@ async def test_remuxed_recording_holds_every_camera_frame_and_each_assessed_ones
         assert digest(in_video[round(event.pts, 4)]) == digest(
             source[round(source_times[camera_index], 4)]
         )
-    # The skeleton stored for frame 0 is the pose of the video's frame at that time.
+    # The skeleton stored for frame 0 is the pose of the video's frame at that time, taken
+    # from the recording as `khfsm pose` takes it.
     first = observed[0].pose()
-    estimate = PoseTracker().process(in_video[round(observed[0].pts, 4)])
+    picture = pictures_by_time(video)[round(observed[0].pts, 4)]
+    estimate = PoseTracker().process(picture.for_pose())
     assert first is not None and estimate is not None
     assert np.array_equal(first.landmarks, estimate.landmarks)
     assert replay(events, get_exercise("pushup")).identical
