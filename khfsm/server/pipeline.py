@@ -29,6 +29,7 @@ sent.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -76,6 +77,9 @@ RECORD_QUEUE = 20  # assessment -> encoder
 RETRY_S = 0.05  # pause between reads of a source that has no frame right now
 REOPEN_S = 1.0  # a live source that stopped delivering is reopened this often
 LATENCY_SAMPLES = 4000
+# The lane's latency now, apart from its start (each lane's first seconds also run the
+# detector while the examinee is chosen): its last 10 s at 20 fps.
+RECENT_LATENCY_SAMPLES = 200
 TAIL_S = 2.0  # a remuxed recording goes on this long past the last assessed frame
 STAGES = ("decode", "pose", "rules", "record")
 
@@ -114,6 +118,7 @@ class LaneStats:
         until = self.ended_at if self.ended_at is not None else time.monotonic()
         elapsed = until - self.started_at if self.started_at is not None else 0.0
         ordered = sorted(self.latency_s)
+        recent = sorted(itertools.islice(reversed(self.latency_s), RECENT_LATENCY_SAMPLES))
         return {
             "assessed": self.assessed,
             "assessed_fps": round(self.assessed / elapsed, 2) if elapsed > 0 else 0.0,
@@ -121,6 +126,7 @@ class LaneStats:
             "decoder": self.decoder,
             "latency_ms_p50": round(1000 * _quantile(ordered, 0.5), 1),
             "latency_ms_p99": round(1000 * _quantile(ordered, 0.99), 1),
+            "latency_ms_p99_recent": round(1000 * _quantile(recent, 0.99), 1),
             **{f"cpu_s_{stage}": round(seconds, 3) for stage, seconds in self.cpu_s.items()},
         }
 
