@@ -16,6 +16,7 @@ Pure numpy/OpenCV, no I/O: `khfsm.vision.media.yuv_picture` builds one from a de
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -134,13 +135,20 @@ class YuvPicture:
             )
         ]
         lo, hi = value_range
-        scale = (hi - lo) / 255.0
-        to_range = self.colour.to_rgb() * scale
-        to_range[:, 3] += lo
-        tensor = cv2.transform(cv2.merge(planes).astype(np.float32), to_range.astype(np.float32))
+        tensor = cv2.transform(cv2.merge(planes).astype(np.float32), _to_range(self.colour, lo, hi))
         # Converted colours outside the RGB cube are clipped, as every RGB converter does.
         np.clip(tensor, np.float32(min(lo, hi)), np.float32(max(lo, hi)), out=tensor)
         return tensor
+
+
+@functools.cache
+def _to_range(colour: Colour, lo: float, hi: float) -> np.ndarray:
+    """`colour.to_rgb()` scaled from levels 0-255 to lo-hi, float32 (made once per colour)."""
+    to_range = colour.to_rgb() * ((hi - lo) / 255.0)
+    to_range[:, 3] += lo
+    shared = to_range.astype(np.float32)
+    shared.flags.writeable = False  # one array for every call: nobody may change it
+    return shared
 
 
 # What the pose models accept: a BGR uint8 image (photos, device cameras, MJPEG) or a video
