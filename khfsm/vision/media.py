@@ -80,10 +80,6 @@ class DecodedPicture:
         self._bgr: np.ndarray | None = None
         self._planes: Image | None = None
 
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self._frame.height, self._frame.width, 3
-
     def bgr(self) -> np.ndarray:
         if self._bgr is None:
             self._bgr = to_bgr(self._frame)

@@ -2,9 +2,11 @@
 
 A camera's H.264/H.265 picture arrives as Y'CbCr 4:2:0. Converting the whole picture to BGR
 and then cropping a 256x256 ROI out of it spends most of the work on pixels the model never
-sees: at 1280x720 the conversion costs more than the crop and about as much as decoding.
-`YuvPicture.to_tensor` instead warps each plane into the crop (the chroma planes through
-their own, subsampled geometry) and converts only the crop's pixels, in float, to RGB.
+sees. `YuvPicture.to_tensor` instead warps each plane into the crop (the chroma planes
+through their own, subsampled geometry) and converts only the crop's pixels, in float, to
+RGB. Measured in the lanes benchmark at 1280x720 (2 cores), a lane's decode stage (decoding
+and that conversion) fell from 0.052-0.059 to 0.036-0.040 CPU seconds per lane-second, and
+the crop itself from 0.70 to 0.46 ms.
 
 The pixels differ slightly from swscale's conversion followed by a crop (no 8-bit RGB picture
 in between, chroma interpolated at its sited position instead of repeated): about a level or
