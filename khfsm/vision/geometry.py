@@ -82,7 +82,6 @@ def crop_to_tensor(
             letterbox = Letterbox(pad, 0.0, pad, 0.0)
     src = cv2.boxPoints(((cx, cy), (rw, rh), math.degrees(rot))).astype(np.float32)
     dst = np.array([[0, size], [0, 0], [size, 0], [size, size]], np.float32)
-    lo, hi = value_range
     if isinstance(image, YuvPicture):
         # A rotated rectangle onto a square is affine: three corners fix it, and warpAffine
         # costs well under half of warpPerspective per plane.
@@ -97,6 +96,7 @@ def crop_to_tensor(
         borderMode=cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE,
         borderValue=0,
     )
+    lo, hi = value_range
     tensor = crop[..., ::-1].astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
     return tensor, letterbox
 
