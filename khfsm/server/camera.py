@@ -100,6 +100,8 @@ class CapturedFrame:
         if isinstance(image, np.ndarray):
             self._image = image
         else:
+            # H.264/H.265's chroma siting: only remuxed cameras' pictures go to the models as
+            # planes, and only those codecs are remuxed.
             self._picture = DecodedPicture(image)
         self.timestamp = timestamp
         self.pts = pts

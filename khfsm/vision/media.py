@@ -26,8 +26,11 @@ from khfsm.vision.picture import BT601, BT709, BT2020, SMPTE240M, Colour, Image,
 SWS_THREADS = 1
 
 # The decoder's 8-bit planar Y'CbCr formats the pose models can take as planes (NV12, a GPU
-# decoder's, is rearranged into planes first, which is exact); the JPEG ("j") ones are full
-# range with centred chroma. Anything else (10-bit, RGB, paletted) is converted to BGR.
+# decoder's, is rearranged into planes first, which is exact); the "j" ones are full range
+# (JPEG, and the H.264 of many IP cameras). Anything else (10-bit, RGB) is converted to BGR.
+# Where chroma is sited depends on the codec, which a frame does not carry: JPEG centres it
+# between luma samples, MPEG-2/H.264/H.265 put it on the left one.
+JPEG_CODECS = frozenset({"mjpeg", "jpegls"})
 _PLANAR_YUV = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuvj420p", "yuvj422p", "yuvj444p"})
 # FFmpeg's AVColorSpace / AVColorRange codes as a frame carries them; an untagged picture is
 # BT.601, as swscale (and so every BGR conversion here) reads it.
@@ -35,9 +38,10 @@ _MATRICES = {1: BT709, 7: SMPTE240M, 9: BT2020, 10: BT2020}
 _FULL_RANGE = 2
 
 
-def yuv_picture(frame: av.VideoFrame) -> YuvPicture | None:
+def yuv_picture(frame: av.VideoFrame, centred_chroma: bool = False) -> YuvPicture | None:
     """The decoded `frame` as planes for the pose models (views of its buffers, no copy), or
-    None for a pixel format they are not taken from (convert that one to BGR)."""
+    None for a pixel format they are not taken from (convert that one to BGR).
+    `centred_chroma`: decoded by a JPEG codec (see `JPEG_CODECS`)."""
     if frame.format.name == "nv12":
         frame = frame.reformat(format="yuv420p", threads=SWS_THREADS)
     name = frame.format.name
@@ -50,9 +54,9 @@ def yuv_picture(frame: av.VideoFrame) -> YuvPicture | None:
         for plane in frame.planes
     )
     matrix = _MATRICES.get(int(frame.colorspace), BT601)
-    jpeg = name.startswith("yuvj")
-    colour = Colour(matrix.kr, matrix.kb, full_range=jpeg or int(frame.color_range) == _FULL_RANGE)
-    return YuvPicture(y, cb, cr, colour, chroma_siting=(0.5, 0.5) if jpeg else (0.0, 0.5))
+    full_range = name.startswith("yuvj") or int(frame.color_range) == _FULL_RANGE
+    colour = Colour(matrix.kr, matrix.kb, full_range=full_range)
+    return YuvPicture(y, cb, cr, colour, chroma_siting=(0.5, 0.5) if centred_chroma else (0.0, 0.5))
 
 
 def to_bgr(picture: av.VideoFrame) -> np.ndarray:
@@ -73,10 +77,11 @@ class DecodedPicture:
     `khfsm.vision.picture`), `bgr()` converts the whole picture for drawing, face checks and
     re-encoding. Both are kept once made. Converting blocks: call them in a worker thread."""
 
-    __slots__ = ("_bgr", "_frame", "_planes")
+    __slots__ = ("_bgr", "_centred_chroma", "_frame", "_planes")
 
-    def __init__(self, frame: av.VideoFrame) -> None:
+    def __init__(self, frame: av.VideoFrame, centred_chroma: bool = False) -> None:
         self._frame = frame
+        self._centred_chroma = centred_chroma  # see yuv_picture
         self._bgr: np.ndarray | None = None
         self._planes: Image | None = None
 
@@ -89,7 +94,7 @@ class DecodedPicture:
         """The planes where the models take them, else the BGR image: the same pixels for the
         same picture, whoever asks (the live lane, `khfsm pose` on its recording)."""
         if self._planes is None:
-            self._planes = yuv_picture(self._frame)
+            self._planes = yuv_picture(self._frame, self._centred_chroma)
             if self._planes is None:
                 self._planes = self.bgr()
         return self._planes
@@ -160,8 +165,10 @@ def open_video(path: Path) -> Iterator[tuple[VideoInfo, Iterator[DecodedPicture]
 
 def _frames(container: av.container.InputContainer, path: Path) -> Iterator[DecodedPicture]:
     try:
-        for frame in container.decode(video=0):
-            yield DecodedPicture(frame)
+        stream = container.streams.video[0]
+        centred_chroma = stream.codec_context.name in JPEG_CODECS
+        for frame in container.decode(stream):
+            yield DecodedPicture(frame, centred_chroma)
     except av.error.FFmpegError as e:
         raise MediaError(f"{path}: video decoding failed ({e})") from e
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from khfsm.vision.geometry import Roi, crop_to_tensor
-from khfsm.vision.media import DecodedPicture, to_bgr, yuv_picture
+from khfsm.vision.media import DecodedPicture, open_video, to_bgr, yuv_picture
 from khfsm.vision.picture import BT601, BT709, Colour, YuvPicture
 
 CLIP = "pushup_01_div_perfect_pushup_2.mp4"
@@ -128,10 +128,11 @@ def test_planes_give_the_tensor_of_the_converted_picture(videos: Path) -> None:
         )
 
 
-def encoded(path: Path, pix_fmt: str, colorspace: int | None = None) -> Path:
+def encoded(
+    path: Path, pix_fmt: str, colorspace: int | None = None, codec: str = "libx264"
+) -> Path:
     """A few frames of a colour gradient, encoded with this pixel format (and tag)."""
     with av.open(str(path), "w") as out:
-        codec = "mjpeg" if pix_fmt.startswith("yuvj") else "libx264"
         stream = out.add_stream(codec, rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
         if colorspace is not None:
@@ -167,9 +168,19 @@ def test_decoded_formats_the_models_take_as_planes(tmp_path: Path) -> None:
         assert np.array_equal(a, b)
     tagged = yuv_picture(first_picture(encoded(tmp_path / "b.mp4", "yuv420p", BT709_CODE)))
     assert tagged is not None and tagged.colour == BT709
-    jpeg = yuv_picture(first_picture(encoded(tmp_path / "c.avi", "yuvj422p")))
+    # Full range, from the "j" format: MJPEG, and the H.264 of many IP cameras.
+    mjpeg = encoded(tmp_path / "c.avi", "yuvj422p", codec="mjpeg")
+    jpeg = yuv_picture(first_picture(mjpeg), centred_chroma=True)
     assert jpeg is not None and jpeg.colour.full_range and jpeg.chroma_siting == (0.5, 0.5)
     assert jpeg.cb.shape == (48, 32)
+    ip_camera = yuv_picture(first_picture(encoded(tmp_path / "d.mp4", "yuvj420p")))
+    assert ip_camera is not None and ip_camera.colour.full_range
+    assert ip_camera.chroma_siting == (0.0, 0.5)
+    # A video read for `khfsm pose` knows its codec, and so where its chroma is.
+    for path, siting in ((mjpeg, (0.5, 0.5)), (tmp_path / "d.mp4", (0.0, 0.5))):
+        with open_video(path) as (_, pictures):
+            planes = next(pictures).for_pose()
+            assert isinstance(planes, YuvPicture) and planes.chroma_siting == siting
 
 
 def test_other_formats_are_converted_to_bgr(tmp_path: Path) -> None:
