@@ -66,7 +66,13 @@ from khfsm.server.lanes import Recordings
 from khfsm.server.paths import CameraSource, parse_source
 from khfsm.server.protocol import ExercisePrepare, Request, RequestError
 from khfsm.server.readiness import READINESS_FRAMES, look
-from khfsm.server.recording import Evidence, PacketRecorder, RecordingError, VideoRecorder
+from khfsm.server.recording import (
+    Evidence,
+    PacketRecorder,
+    RecordingError,
+    VideoExistsError,
+    VideoRecorder,
+)
 from khfsm.server.sources import FIRST_FRAME_ALLOWANCE_S, probe_camera
 from khfsm.vision.picture import Image
 
@@ -129,6 +135,17 @@ class LaneStats:
             "latency_ms_p99_recent": round(1000 * _quantile(recent, 0.99), 1),
             **{f"cpu_s_{stage}": round(seconds, 3) for stage, seconds in self.cpu_s.items()},
         }
+
+
+def _video_exists(error: BaseException) -> VideoExistsError | None:
+    """The VideoExistsError in `error`, also where task groups wrapped it."""
+    if isinstance(error, VideoExistsError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := _video_exists(inner)) is not None:
+                return found
+    return None
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -224,6 +241,7 @@ class ExerciseLane(Lane):
         self._frames_scope: anyio.CancelScope | None = None
         self._recorder: VideoRecorder | PacketRecorder | None = None
         self._assessment_over = False
+        self._camera_failed = False  # the camera stage raised: its error ends the session
         # Held while the remuxed recording is written (camera worker thread) or salvaged.
         self._record_lock = threading.Lock()
         self._last_pts = 0.0  # presentation time of the last assessed frame
@@ -261,6 +279,20 @@ class ExerciseLane(Lane):
 
     async def seal_evidence(self) -> Evidence | None:
         return self._evidence or await self._salvage_recording()
+
+    def failure(self, error: Exception) -> tuple[EndStatus, str]:
+        error = _video_exists(error) or error  # raised in a stage: inside a task group's
+        if isinstance(error, VideoExistsError):
+            # Not a fault of this server: a second server sharing the media root took the
+            # same ModelPath after this prepare. Say so, and leave that file alone.
+            name = self.ctx.media.relative(error.path)
+            log.error("%s: %s", self.label, error)
+            return EndStatus.INTERNAL_ERROR, (
+                f"ModelPath {name} was created by another lane after the prepare (another "
+                "server on this media root?); this test was not recorded and that file was "
+                "left as it is"
+            )
+        return super().failure(error)
 
     def release(self) -> None:
         self.ctx.pose.forget(self.key)
@@ -327,7 +359,8 @@ class ExerciseLane(Lane):
                     await self._assess(item, record)
                 if self.session_over:
                     return
-            self.apply(self._source_lost("the camera stage ended unexpectedly"))
+            if not self._camera_failed:  # else its error ends the session, as what it is
+                self.apply(self._source_lost("the camera stage ended unexpectedly"))
 
     async def _assess(self, item: CameraFrame, record: ObjectSendStream[CameraFrame]) -> None:
         tracked = await self.ctx.pose.track(self.key, item.image)
@@ -376,6 +409,11 @@ class ExerciseLane(Lane):
                         # The assessment ended (stop, time up) while this stage waited for
                         # room in the queue: nothing to report.
                         pass
+                    except Exception:
+                        # Told before `frames` closes, so that the assessment does not report
+                        # a lost camera: the error (the recording's, a bug) is the end.
+                        self._camera_failed = True
+                        raise
                     if isinstance(self._recorder, PacketRecorder):
                         await self._record_tail(camera)
                 finally:

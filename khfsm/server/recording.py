@@ -52,6 +52,15 @@ class RecordingError(KhfsmError, RuntimeError):
     """The video cannot be written; the message names the file and the reason."""
 
 
+class VideoExistsError(RecordingError):
+    """The session's video file appeared after its prepare (another server recording the
+    same ModelPath): it is left as it is."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"the video {path} already exists; it was not overwritten")
+        self.path = path
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     sha256: str
@@ -77,6 +86,17 @@ class _Mp4File:
     def _create(self, options: dict[str, str]) -> av.container.OutputContainer:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Created exclusively, then opened: FFmpeg would truncate a file already there.
+            # Prepare refuses a ModelPath that exists, but servers sharing a media root can
+            # each accept the same new one; the second to record must not overwrite the
+            # first's evidence.
+            with open(self.path, "xb"):
+                pass
+        except FileExistsError:
+            raise VideoExistsError(self.path) from None
+        except OSError as error:
+            raise RecordingError(f"cannot create the video {self.path}: {error}") from error
+        try:
             return av.open(str(self.path), mode="w", format="mp4", options=options)
         except (OSError, av.FFmpegError) as error:
             raise RecordingError(f"cannot create the video {self.path}: {error}") from error

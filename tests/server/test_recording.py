@@ -331,3 +331,34 @@ def test_a_lazy_frame_is_the_same_picture_converted_when_first_used(videos: Path
             assert b.image is b.convert()  # converted once
     finally:
         eager.close(), lazy.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("codec", ["libx264", "mjpeg"])  # remuxed, encoded
+async def test_a_video_that_appears_after_the_prepare_is_never_overwritten(
+    server: RunningServer, codec: str
+) -> None:
+    """Servers sharing a media root each refuse a ModelPath that exists at prepare, but two
+    can accept the same new one. The second to record finds the first's file: its test ends
+    -5 saying so, and the file (the other test's evidence) stays byte for byte."""
+    camera = f"taken_{codec}.avi"
+    encode_clip(server.media / camera, [(320, 240)], 2.0, codec=codec)
+    video = video_name("taken")
+    async with connect(server) as tablet:
+        ack = await tablet.request(prepare_body(47, video, 1.5, 10, CapturePath=camera))
+        assert ack.body["result"] == "ok", ack.raw
+        evidence = server.media / video  # what the other server began to record meanwhile
+        evidence.parent.mkdir(parents=True, exist_ok=True)
+        evidence.write_bytes(b"another server's recording")
+        await tablet.request(op("start", 47))
+        _, terminal = await tablet.until_terminal(within=60)
+    assert terminal.body["status"] == [-5], terminal.raw
+    assert terminal.body["msg"] == (
+        f"internal error: ModelPath {video} was created by another lane after the prepare "
+        "(another server on this media root?); this test was not recorded and that file was "
+        "left as it is"
+    )
+    assert evidence.read_bytes() == b"another server's recording"
+    events = await anyio.to_thread.run_sync(server.recorder().events, terminal.body["session"])
+    ended = events[-1]
+    assert isinstance(ended, SessionEnded) and ended.video_sha256 is None
