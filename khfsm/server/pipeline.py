@@ -281,7 +281,7 @@ class ExerciseLane(Lane):
         return self._evidence or await self._salvage_recording()
 
     def failure(self, error: Exception) -> tuple[EndStatus, str]:
-        error = _video_exists(error) or error  # raised in a stage: inside a task group's
+        error = _video_exists(error) or error  # from a stage, it comes in an ExceptionGroup
         if isinstance(error, VideoExistsError):
             # Not a fault of this server: a second server sharing the media root took the
             # same ModelPath after this prepare. Say so, and leave that file alone.
