@@ -400,7 +400,7 @@ async def step(
         stages["other"] = cpu_used / lane_seconds - sum(stages.values())
     p50 = [info["latency_ms_p50"] for info in infos]
     p99 = [info["latency_ms_p99"] for info in infos]
-    p99_recent = [info.get("latency_ms_p99_recent", 0.0) for info in infos]
+    p99_recent = [info["latency_ms_p99_recent"] for info in infos]
     lags = [final["event_loop_lag_ms"] for final in finals]
     return {
         "lanes": lanes,

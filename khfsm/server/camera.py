@@ -114,9 +114,9 @@ class CapturedFrame:
 
     def convert(self) -> np.ndarray:
         """The picture as BGR uint8, converted now if it was not yet (blocks)."""
-        if self._image is None:
-            assert self._picture is not None
-            self._image = self._picture.bgr()
+        if self._picture is not None:
+            return self._picture.bgr()  # converted once, kept there
+        assert self._image is not None
         return self._image
 
     def for_pose(self) -> Image:

@@ -42,8 +42,7 @@ def yuv_picture(frame: av.VideoFrame, centred_chroma: bool = False) -> YuvPictur
     """The decoded `frame` as planes for the pose models (views of its buffers, no copy), or
     None for a pixel format they are not taken from (convert that one to BGR).
     `centred_chroma`: decoded by a JPEG codec (see `JPEG_CODECS`)."""
-    if frame.format.name == "nv12":
-        frame = frame.reformat(format="yuv420p", threads=SWS_THREADS)
+    frame = _planar(frame)
     name = frame.format.name
     if name not in _PLANAR_YUV:
         return None
@@ -66,9 +65,15 @@ def to_bgr(picture: av.VideoFrame) -> np.ndarray:
     so NV12 is first rearranged into planes (exact) and converted as the CPU's would be.
 
     In one thread (`SWS_THREADS`, which says why)."""
+    return _planar(picture).to_ndarray(format="bgr24", threads=SWS_THREADS)
+
+
+def _planar(picture: av.VideoFrame) -> av.VideoFrame:
+    """A GPU decoder's NV12 rearranged into the software decoder's planes (exact); any
+    other picture as it is."""
     if picture.format.name == "nv12":
-        picture = picture.reformat(format="yuv420p", threads=SWS_THREADS)
-    return picture.to_ndarray(format="bgr24", threads=SWS_THREADS)
+        return picture.reformat(format="yuv420p", threads=SWS_THREADS)
+    return picture
 
 
 class DecodedPicture:
