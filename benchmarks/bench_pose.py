@@ -1,13 +1,18 @@
 """Pose pipeline benchmark on this machine (a script, not a test).
 
     .venv/bin/python benchmarks/bench_pose.py [--clip VIDEO] [--frames 40] [--repeats 5]
+    .venv/bin/python benchmarks/bench_pose.py --providers cuda   (onnxruntime-gpu)
 
-Prints:
+Prints (on CPU):
 1. per-frame latency of the full pipeline (pre/post-processing included) for tracking frames
    (landmark model on the previous frame's ROI) and re-detection frames (detector + landmarks);
 2. throughput of tracking steps at batch sizes 1, 4, 8 with 1 and 2 intra-op threads, and with
    two batches in flight at once (PoseService workers=2, one intra-op thread each);
 3. how many 20 fps lanes that sustains, from the best configuration.
+
+With --providers cuda, section 2 measures the GPU path as `PoseService` runs it instead: I/O
+binding and one fixed batch shape (`khfsm.vision.batchrun`), batches of 1 to 64 frames with
+1, 2 or 4 batches in flight (threads of one process, so pre/post-processing shares its GIL).
 
 Frames come from a real clip (default: the first frames of a shared exercise video; else the
 parity photos), taken as a live lane takes them (a video's pictures as their planes, see
@@ -29,6 +34,7 @@ from pathlib import Path
 import cv2
 import onnxruntime as ort
 
+from khfsm.vision.batchrun import BatchRunner
 from khfsm.vision.media import open_video
 from khfsm.vision.picture import Image
 from khfsm.vision.pose import PoseModels, PoseTracker, Track, estimate_batch, load_pose_models
@@ -124,6 +130,56 @@ def throughput(
     return done / (time.perf_counter() - start)
 
 
+GPU_BATCHES = (1, 8, 16, 32, 64)
+GPU_WORKERS = (1, 2, 4)
+
+
+def gpu_throughput(models: PoseModels, frames: list[Image], seconds: float) -> dict:
+    """Tracking frames per second on the GPU path, by (batch, workers)."""
+    rois = tracking_rois(models, frames)
+    pairs = [(f, r) for f, r in zip(frames, rois, strict=True) if r is not None]
+    pairs = (pairs * (max(GPU_BATCHES) // max(1, len(pairs)) + 1))[
+        : max(max(GPU_BATCHES), len(pairs))
+    ]
+    fps = {}
+    for batch in GPU_BATCHES:
+        models.use_batching(
+            (
+                BatchRunner(models.detector, io_binding=True, fixed_batch=batch),
+                BatchRunner(models.landmarker, io_binding=True, fixed_batch=batch),
+            )
+        )
+        for workers in GPU_WORKERS:
+            fps[(batch, workers)] = throughput(
+                models, [f for f, _ in pairs], [r for _, r in pairs], batch, workers, seconds
+            )
+    return fps
+
+
+def main_gpu(args: argparse.Namespace) -> None:
+    models = load_pose_models(threads=1, providers="cuda")
+    if not models.on_gpu:
+        raise SystemExit(
+            "the CUDA provider did not start (onnxruntime-gpu and its CUDA/cuDNN libraries?): "
+            f"providers available {ort.get_available_providers()}"
+        )
+    frames = load_frames(args.clip, max(args.frames, max(GPU_BATCHES)))
+    latency(models, frames, args.repeats)
+    print(
+        "\n2. GPU throughput of tracking steps (frames/s, pre/post-processing included; "
+        f"{args.seconds:.1f} s each, I/O binding, fixed batch shape)"
+    )
+    fps = gpu_throughput(models, frames, args.seconds)
+    print("   batch   " + "   ".join(f"{w} in flight" for w in GPU_WORKERS))
+    for batch in GPU_BATCHES:
+        print(f"   {batch:5d}   " + "   ".join(f"{fps[(batch, w)]:11.1f}" for w in GPU_WORKERS))
+    (batch, workers), best = max(fps.items(), key=lambda item: item[1])
+    print(
+        f"\n3. lanes at {LANE_FPS:.0f} fps one process sustains on this GPU (batch {batch}, "
+        f"{workers} in flight): {best:.1f} / {LANE_FPS:.0f} = {int(best // LANE_FPS)} lanes"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
@@ -131,6 +187,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=1.5)
+    parser.add_argument(
+        "--providers",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: measure the GPU path (onnxruntime-gpu) instead of the CPU configurations",
+    )
     args = parser.parse_args()
 
     print(
@@ -138,6 +200,9 @@ def main() -> None:
         f"onnxruntime {ort.__version__}, providers {ort.get_available_providers()}, "
         f"opencv {cv2.__version__}"
     )
+    if args.providers == "cuda":
+        main_gpu(args)
+        return
     frames = load_frames(args.clip, args.frames)
     one = load_pose_models(threads=1, providers="cpu")
     latency(one, frames, args.repeats)

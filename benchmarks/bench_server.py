@@ -39,10 +39,13 @@ Figures printed per step and in the summary:
     samples in cheap system calls such as getpid, where the kernel switched threads), so on
     a busy machine the figure is an upper bound; where cores are spare, as on a GPU machine,
     it is close to the Python work itself;
+  * how many frames the pose batches held on average (cross-lane batching: 1 on CPU) and, where
+    nvidia-smi is found, how busy the GPU was and its memory in use;
   * inference alone, measured in this process before and after the ramp on the first clip's
-    frames at the same resolution (`bench_pose.py`'s tracking throughput, a worker per core),
-    as lanes of 20 fps: the figure the lanes sustained are compared with, in one run on one
-    machine (this machine's speed drifts between runs).
+    frames at the same resolution (`bench_pose.py`'s tracking throughput, as the server plans
+    it: a worker per core on CPU, its batches on a GPU), as lanes of 20 fps: the figure the
+    lanes sustained are compared with, in one run on one machine (this machine's speed
+    drifts between runs).
 
 With --servers N it starts N server processes, each with its own data directory (store,
 spool) and media root, as several servers on one machine run (README, "More lanes than one
@@ -294,18 +297,63 @@ async def poll_health(url: str, stop: asyncio.Event, samples: list[dict]) -> Non
 
 
 def inference_alone(clip: Path, seconds: float) -> float:
-    """Frames per second of the pose step alone (tracking, as `bench_pose.py` measures it:
-    one frame per run, a worker per core, one intra-op thread each) on `clip`'s frames at the
-    benchmark's resolution, in this process: what the lanes are measured against."""
+    """Frames per second of the pose step alone (tracking, as `bench_pose.py` measures it) on
+    `clip`'s frames at the benchmark's resolution, in this process, run as the server plans it
+    (`inference_plan`): on CPU a worker per core, one frame and one intra-op thread each; on a
+    GPU its batches in flight, I/O-bound and of one fixed shape. What the lanes are measured
+    against."""
     from bench_pose import load_frames, throughput, tracking_rois
 
+    from khfsm.vision.batching import inference_plan
+    from khfsm.vision.batchrun import BatchRunner
     from khfsm.vision.pose import load_pose_models
 
     with contextlib.redirect_stdout(io.StringIO()):
-        frames = load_frames(clip, 40)
-        models = load_pose_models(threads=1, providers="cpu")
+        models = load_pose_models(threads=1)
+        workers, batch = inference_plan(models.on_gpu)
+        frames = load_frames(clip, max(40, 2 * batch))
         rois = tracking_rois(models, frames)
-    return throughput(models, frames, rois, 1, os.cpu_count() or 1, seconds)
+    if models.on_gpu:
+        models.use_batching(
+            (
+                BatchRunner(models.detector, io_binding=True, fixed_batch=batch),
+                BatchRunner(models.landmarker, io_binding=True, fixed_batch=batch),
+            )
+        )
+    return throughput(models, frames, rois, batch, workers, seconds)
+
+
+class GpuMeter:
+    """The GPU's utilisation during a step (the share of time a kernel ran, as nvidia-smi
+    reports it, every 500 ms) and its memory in use; nothing where there is no nvidia-smi."""
+
+    def __init__(self) -> None:
+        smi = shutil.which("nvidia-smi")
+        self._process: subprocess.Popen[str] | None = None
+        if smi is not None:
+            command = [smi, "--query-gpu=utilization.gpu,memory.used",
+                       "--format=csv,noheader,nounits", "-lms", "500"]  # fmt: skip
+            self._process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+
+    def stop(self) -> dict[str, float] | None:
+        if self._process is None:
+            return None
+        self._process.terminate()
+        out, _ = self._process.communicate(timeout=10)
+        samples = []
+        for line in out.splitlines():
+            with contextlib.suppress(ValueError):  # a line cut by the terminate
+                busy, memory = (float(field) for field in line.split(","))
+                samples.append((busy, memory))
+        if not samples:
+            return None
+        return {
+            "busy_mean": statistics.mean(busy for busy, _ in samples),
+            "busy_max": max(busy for busy, _ in samples),
+            "memory_mib": max(memory for _, memory in samples),
+        }
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -326,6 +374,12 @@ async def step(
     ]
     videos = [f"bench/{lanes}_{i}_{time.time_ns()}.mp4" for i in range(lanes)]
     cpu_before = [process_cpu_s(server.process.pid) for server in servers]
+    async with httpx.AsyncClient() as client:
+        inference_before = [
+            (await client.get(server.health_url, timeout=10)).json()["inference"]
+            for server in servers
+        ]
+    gpu = GpuMeter()
     meters = [GilMeter(server.process.pid, server.root / f"gil-{lanes}.txt") for server in servers]
     results = await asyncio.gather(
         *(
@@ -350,6 +404,16 @@ async def step(
         for server, before in zip(servers, cpu_before, strict=True)
     )
     gil_held = [meter.stop() for meter in meters]
+    gpu_use = gpu.stop()
+    # Frames per pose batch over the step, all servers: how full the batches were.
+    batches = sum(
+        final["inference"]["batches"] - before["batches"]
+        for final, before in zip(finals, inference_before, strict=True)
+    )
+    batched = sum(
+        final["inference"]["frames"] - before["frames"]
+        for final, before in zip(finals, inference_before, strict=True)
+    )
     stop.set()
     await asyncio.gather(*pollers)
     ours = {1000 * lanes + i for i in range(lanes)}
@@ -415,6 +479,8 @@ async def step(
         "cpu_per_lane_s": cpu_used / lane_seconds if lane_seconds else 0.0,
         "stages": stages,
         "gil_held": gil_held,
+        "frames_per_batch": batched / batches if batches else 0.0,
+        "gpu": gpu_use,
         "gil_why_not": next((meter.why_not for meter in meters if meter.why_not), ""),
     }
 
@@ -442,6 +508,16 @@ def gil_text(result: dict[str, Any]) -> str:
         f"GIL held {spent} of the step{where} (py-spy): {per_frame_ms:.2f} ms per assessed "
         f"frame, so one server process tops out near {ceiling:.0f} frames/s = "
         f"{ceiling / FPS:.1f} lanes of {FPS} fps{every}, whatever runs the inference"
+    )
+
+
+def gpu_text(result: dict[str, Any]) -> str:
+    use = result["gpu"]
+    if use is None:
+        return ""
+    return (
+        f"; GPU busy {use['busy_mean']:.0f} % on average (max {use['busy_max']:.0f} %), "
+        f"{use['memory_mib']:.0f} MiB in use"
     )
 
 
@@ -590,6 +666,8 @@ def run_ramp(args: argparse.Namespace, servers: list[Server], reference: list[fl
             + f"; {total:.1f} frames/s assessed in all"
         )
         print("    " + gil_text(result))
+        print(f"    pose batches: {result['frames_per_batch']:.1f} frames each on average"
+              + gpu_text(result))  # fmt: skip
         if not result["kept_up"]:
             if args.keep_going:
                 continue
@@ -622,6 +700,8 @@ def print_summary(ramp: Ramp, reference: list[float]) -> None:
               f"each lane's last 10 s {best['latency_ms_p99_recent']:.0f} ms")  # fmt: skip
         print(f"  event-loop lag p99 at {sustained} lane(s): {best['loop_lag_ms']['p99']:.1f} ms")
         print(f"  at {sustained} lane(s): {gil_text(best)}")
+        print(f"  at {sustained} lane(s): pose batches of {best['frames_per_batch']:.1f} frames "
+              f"on average{gpu_text(best)}")  # fmt: skip
         sizes = [lane["mb_per_min"] for lane in best["per_lane"]]
         print(f"  recording size: {min(sizes):.1f}-{max(sizes):.1f} MB per minute of video")
 

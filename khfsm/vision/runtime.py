@@ -21,6 +21,7 @@ PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 
 _logged = False
 _log_lock = threading.Lock()
+_preloaded = False
 
 
 def choose_providers(requested: str = "auto") -> tuple[list[str], str]:
@@ -51,6 +52,8 @@ def choose_providers(requested: str = "auto") -> tuple[list[str], str]:
 
 def create_session(path: Path, threads: int = 1, providers: str = "auto") -> ort.InferenceSession:
     wanted, reason = choose_providers(providers)
+    if "CUDAExecutionProvider" in wanted:
+        _preload_cuda_libraries()
     ort.set_default_logger_severity(3)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -62,6 +65,29 @@ def create_session(path: Path, threads: int = 1, providers: str = "auto") -> ort
     session = ort.InferenceSession(str(path), options, providers=wanted)
     _log_once(session.get_providers(), wanted, reason, threads)
     return session
+
+
+def _preload_cuda_libraries() -> None:
+    """Load CUDA and cuDNN from pip's nvidia-* packages (onnxruntime-gpu[cuda,cudnn]), once.
+
+    The CUDA provider library finds them only on the loader's path (LD_LIBRARY_PATH, a system
+    CUDA), which a virtual environment does not change; onnxruntime-gpu >= 1.21 offers
+    `preload_dlls` for exactly this. Libraries it cannot find are left to the loader's path,
+    so a system CUDA still works; if neither has them the session falls back to the CPU and
+    `_log_once` says so.
+    """
+    global _preloaded
+    with _log_lock:
+        if _preloaded:
+            return
+        _preloaded = True
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:  # older builds: the loader's path only
+        return
+    try:
+        preload()
+    except (OSError, RuntimeError) as error:
+        log.warning("could not preload the CUDA libraries (%s); using the loader's path", error)
 
 
 def _log_once(used: Sequence[str], wanted: Sequence[str], reason: str, threads: int) -> None:
