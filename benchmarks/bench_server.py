@@ -228,9 +228,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}/healthz"
 
 
-def start_server(root: Path, clips: Path, workers: int) -> Server:
-    """A server on a free port with `root` as its data directory, the clips in its media root
-    (copied: a link out of the media root is refused)."""
+def launch_server(root: Path, clips: Path, workers: int) -> Server:
+    """A server process on a free port with `root` as its data directory, the clips in its
+    media root (copied: a link out of the media root is refused); `wait_until_up` waits for
+    it. Several are launched before any is waited for: a GPU server's start (CUDA, cuDNN) takes
+    seconds, and eight in a row would take a minute."""
     media = root / "media"
     media.mkdir(parents=True)
     for clip in CLIPS:
@@ -246,23 +248,35 @@ def start_server(root: Path, clips: Path, workers: int) -> Server:
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING"]  # fmt: skip
     log = (root / "server.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(process, port, root)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    return Server(process, port, root)
+
+
+def wait_until_up(server: Server, timeout: float = 120.0) -> None:
+    """Until the server answers /healthz; else the end of its log (the temporary folder that
+    holds it is removed when the benchmark ends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.process.poll() is None:
         try:
             if httpx.get(server.health_url, timeout=1).status_code == 200:
-                return server
+                return
         except httpx.HTTPError:
             time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"the server did not start; see {root / 'server.log'}")
+    server.process.kill()
+    server.process.wait()
+    log = (server.root / "server.log").read_text(errors="replace").strip().splitlines()
+    raise SystemExit("a server did not start; the end of its log:\n" + "\n".join(log[-20:]))
 
 
 def stop_servers(servers: list[Server]) -> None:
     for server in servers:
-        server.process.terminate()
+        if server.process.poll() is None:
+            server.process.terminate()
     for server in servers:
-        server.process.wait(timeout=30)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
 
 
 async def run_lane(
@@ -599,7 +613,9 @@ def main() -> None:
     try:
         try:
             for number in range(args.servers):
-                servers.append(start_server(root / f"server-{number + 1}", clips, workers))
+                servers.append(launch_server(root / f"server-{number + 1}", clips, workers))
+            for server in servers:
+                wait_until_up(server)
             ramp = run_ramp(args, servers, reference)
         finally:
             stop_servers(servers)
