@@ -465,9 +465,12 @@ async def step(
         status = result["terminal"]["status"][0]
         if status != EndStatus.TIME_UP:  # not a measurement of speed: say what ended the lane
             ended_early.append(f"lane {i + 1}: {status} {result['terminal'].get('msg', '')}")
-        size = (on[i].media / videos[i]).stat().st_size
+        # A lane that ended before its first frame (a lost camera) has no video to measure.
+        video = on[i].media / videos[i]
+        size = video.stat().st_size if video.exists() else 0
+        minutes = assessed / FPS / 60
         per_lane.append({"fps": rate, "elapsed": elapsed, "kept_up": kept_up,
-                         "mb_per_min": size / 1e6 / (assessed / FPS / 60)})  # fmt: skip
+                         "mb_per_min": size / 1e6 / minutes if minutes else 0.0})  # fmt: skip
     lane_seconds = sum(result["terminal"]["frames"] for result in results) / FPS
     stages: dict[str, float] = {}
     for stage in STAGES:
