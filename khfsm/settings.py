@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     providers: str = Field(default="auto", description="auto, cpu or cuda.")
     decoder: DecoderChoice = Field(
         default="auto",
-        description="Where camera video is decoded: auto (on the GPU's video decoder when "
-        "inference runs on CUDA, else the CPU), cpu or cuda (khfsm.server.decoding).",
+        description="Where camera video is decoded: auto (the CPU: measured faster than the "
+        "GPU's video decoder, khfsm.server.decoding), cpu, or cuda (NVDEC).",
     )
     inference_threads: int = 1
     inference_workers: int = Field(

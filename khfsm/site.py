@@ -42,7 +42,7 @@ from khfsm.domain.readiness import ReadinessReport
 from khfsm.registry import get_task, installed_tasks
 from khfsm.server import protocol
 from khfsm.server.context import EventSink, FaceLoader, LaneContext, blocking_threads
-from khfsm.server.decoding import DecodePlan, choose_decoder
+from khfsm.server.decoding import DecodePlan, choose_decoder, share_primary_context_with_ffmpeg
 from khfsm.server.lane import Lane
 from khfsm.server.lanes import LaneKind, LaneRegistry
 from khfsm.server.monitor import LoopMonitor
@@ -180,6 +180,12 @@ class Site:
             await anyio.to_thread.run_sync(
                 lambda: recover(recorder, spool, every_open_session=sqlite)
             )
+            if settings.decoder == "cuda":
+                # Before any ONNX Runtime session makes the GPU's context with other flags
+                # (khfsm.server.decoding: FFmpeg shares it only with its own).
+                why_not = await anyio.to_thread.run_sync(share_primary_context_with_ffmpeg)
+                if why_not is not None:
+                    log.info("the GPU's context was left as it is: %s", why_not)
             models = await anyio.to_thread.run_sync(
                 load_pose_models,
                 settings.inference_threads,

@@ -1,10 +1,25 @@
 """Where a lane's camera video is decoded: by the CPU, or by an NVIDIA GPU's video decoder
 (NVDEC) through FFmpeg's CUDA hwaccel, as PyAV exposes it (`av.codec.hwaccel`).
 
-Why it matters: software decoding of a 1280×720 H.264 camera costs about 7.5 ms of CPU a
-frame, so a hundred 25 fps lanes would need about 19 cores for decoding alone, more than the
-16 of a GPU machine (issue 14's "≥ 100 lanes"). NVDEC does that work beside the inference; the
-CPU only copies each decoded picture to host memory and hands the assessed ones to the models.
+Why it might matter: software decoding of a 1280×720 H.264 camera costs about 7.5 ms of CPU
+a frame on a slow core, so a hundred 25 fps lanes would need many cores for decoding alone.
+NVDEC does that work beside the inference; the CPU only copies each decoded picture to host
+memory and hands the assessed ones to the models.
+
+Measured, it does not pay yet, so `auto` decodes on the CPU: on an H200 machine with 16 cores
+(benchmarks/bench_server.py, 720p, 8 server processes) the lanes assessed 580, 814 and 902
+frames/s at 32, 64 and 96 lanes with NVDEC against 614, 920 and 1086 with the CPU decoding,
+and the servers held the GIL 5.3-5.9 ms per assessed frame against 2.4-3.7 ms: the CPU's
+decode costs 0.06 CPU-seconds per lane-second there, while every picture NVDEC decodes (25 a
+second, assessed or not) is copied down and handed over in Python. `cuda` is still offered,
+for machines whose cores are slower than their GPU's decoder.
+
+FFmpeg shares CUDA's primary context (one context, and its memory, for a hundred cameras and
+the inference) only when that context was made with blocking synchronisation
+(libavutil/hwcontext_cuda.c: "Primary context already active with incompatible flags"), while
+ONNX Runtime makes it first with the default flags; so with `cuda` asked for, the site sets
+the flags before any session exists (`share_primary_context_with_ffmpeg`). Without that the
+decoder never opened where inference ran on the GPU.
 
 H.264 and H.265 decoding is exact by the standards, so the GPU's pictures are the software
 decoder's samples (laid out as NV12, which `khfsm.vision.media.to_bgr` converts exactly as
@@ -21,6 +36,7 @@ camera whose hardware open fails is reopened in software (`khfsm.server.camera`)
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 
 import av
@@ -71,21 +87,22 @@ class DecodePlan:
 
 
 def choose_decoder(requested: str, inference_on_gpu: bool) -> DecodePlan:
-    """Where cameras are decoded, and why. `auto` decodes on the GPU only when inference
-    runs there too: on a CPU-only machine there is nothing to offload to, and a GPU that
-    inference does not use is a machine set up for something else."""
+    """Where cameras are decoded, and why. `auto` decodes on the CPU (measured faster, see
+    the module's docstring); `cuda` on the GPU's decoder when FFmpeg can open it."""
     if requested not in DECODER_CHOICES:
         raise ValueError(f"decoder must be one of {DECODER_CHOICES}, not {requested!r}")
     if requested == "cpu":
         return DecodePlan(None, "CPU decoding requested")
-    if requested == "auto" and not inference_on_gpu:
-        return DecodePlan(None, "inference runs on the CPU")
+    if requested == "auto":
+        if not inference_on_gpu:
+            return DecodePlan(None, "inference runs on the CPU")
+        return DecodePlan(None, "auto: the CPU's decoding measured faster than NVDEC's")
     if "cuda" not in hwdevices_available():
         return DecodePlan(None, "this PyAV's FFmpeg has no CUDA hwaccel")
     failure = cuda_decoder_failure()
     if failure is not None:
         return DecodePlan(None, f"the CUDA video decoder cannot be opened ({failure})")
-    return DecodePlan("cuda", f"CUDA decoding {'requested' if requested == 'cuda' else 'on'}")
+    return DecodePlan("cuda", "CUDA decoding requested")
 
 
 def cuda_decoder_failure() -> str | None:
@@ -94,4 +111,34 @@ def cuda_decoder_failure() -> str | None:
         HWAccel("cuda", options=dict(_CUDA_OPTIONS)).create(av.Codec("h264", "r"))
     except (av.FFmpegError, OSError, NotImplementedError) as error:
         return str(error) or type(error).__name__
+    return None
+
+
+# cuda.h: CUresult 0 is CUDA_SUCCESS; CU_CTX_SCHED_BLOCKING_SYNC is FFmpeg's desired_flags.
+_CUDA_SUCCESS = 0
+_CU_CTX_SCHED_BLOCKING_SYNC = 0x04
+
+
+def share_primary_context_with_ffmpeg(device: int = 0) -> str | None:
+    """Give GPU `device`'s primary context the flags FFmpeg's CUDA hwaccel insists on
+    (blocking synchronisation), before ONNX Runtime creates it with others; None when done,
+    else why not (no NVIDIA driver on this machine, or a context already active). Through the
+    driver API (libcuda), which is there wherever a GPU is, whoever loads the CUDA runtime."""
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError as error:
+        return f"no NVIDIA driver ({error})"
+    handle = ctypes.c_int()
+    steps = (
+        ("cuInit", lambda: driver.cuInit(0)),
+        ("cuDeviceGet", lambda: driver.cuDeviceGet(ctypes.byref(handle), device)),
+        (
+            "cuDevicePrimaryCtxSetFlags",
+            lambda: driver.cuDevicePrimaryCtxSetFlags(handle, _CU_CTX_SCHED_BLOCKING_SYNC),
+        ),
+    )
+    for name, call in steps:
+        result = call()
+        if result != _CUDA_SUCCESS:
+            return f"{name} returned CUDA error {result}"
     return None
