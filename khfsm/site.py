@@ -205,6 +205,8 @@ class Site:
             pose = PoseService(
                 models, max_batch=max_batch, max_wait_ms=settings.max_wait_ms, workers=workers
             )
+            # Each batch shape once before the first lane (a GPU plans each on first use).
+            await anyio.to_thread.run_sync(pose.warm_up)
             self.decode = await anyio.to_thread.run_sync(
                 choose_decoder, settings.decoder, models.on_gpu
             )

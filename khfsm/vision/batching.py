@@ -24,12 +24,16 @@ from dataclasses import dataclass, field, replace
 import anyio
 
 from khfsm.errors import KhfsmError
-from khfsm.vision.batchrun import BatchRunner
+from khfsm.vision.batchrun import BatchRunner, warm_up
 from khfsm.vision.picture import Image
 from khfsm.vision.pose import PoseEstimate, PoseModels, PoseStep, Track, check_frame, estimate_batch
 
 # On a GPU a batch costs far less than its frames one by one, and two batches in flight keep
-# it busy while the next is gathered. Not measured yet (no GPU was lent): a starting point.
+# it busy while the next is gathered. Measured once on an H200 (benchmarks/bench_pose.py
+# --providers cuda, 720p, one process): 174 frames/s one frame at a time, 467-588 in batches
+# of 8, 378-491 of 16, 526-661 of 64, with 1 to 4 batches in flight; the servers' batches
+# held 3.5 frames on average at 32 lanes over 8 servers and 14 at 128 (bench_server.py), so
+# 16 is about what the lanes of one server fill. Neither figure was tuned further.
 GPU_BATCH = 16
 GPU_WORKERS = 2
 
@@ -108,6 +112,14 @@ class PoseService:
         self._changed: anyio.Event | None = None
         self.batches_run = 0
         self.frames_run = 0
+
+    def warm_up(self) -> list[int]:
+        """On a GPU, run every batch shape of both models once (blocking: call it in a
+        thread, before the first lane); the shapes run, none on CPU."""
+        if not self._models.on_gpu:
+            return []
+        detector, landmarker = self._models.runners
+        return sorted(set(warm_up(detector)) | set(warm_up(landmarker)))
 
     async def run(self) -> None:
         """Serve until cancelled (start it in the server's task group)."""

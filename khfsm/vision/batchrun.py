@@ -6,11 +6,17 @@ CUDA, `PoseService` batches frames from many lanes, and two things pay off:
 * I/O binding: the input batch is bound once (one host-to-device copy for the whole batch)
   and the outputs are bound on the device and copied back together, instead of ONNX Runtime
   allocating and copying per output on every call;
-* a fixed batch shape: a batch of n < `fixed_batch` frames is padded with zero frames, so
-  the CUDA kernels and memory plans are made once for one shape instead of once per batch
-  size seen. Each sample is computed independently, so padding never changes a real frame's
-  result (tests/vision/test_batchrun.py checks this bit for bit on CPU, where the same code
-  path runs with device "cpu").
+* few batch shapes: a batch of n frames is padded with zero frames to the next power of two
+  (at most `fixed_batch`), so the CUDA kernels, cuDNN's algorithm choice and the memory plans
+  are made for 1, 2, 4, 8 and 16 frames only, once each (`PoseService.warm_up`), instead of
+  for every batch size seen. Each sample is computed independently, so padding never changes
+  a real frame's result (tests/vision/test_batchrun.py checks this bit for bit on CPU, where
+  the same code path runs with device "cpu").
+
+Why powers of two and not one shape: padding every batch to 16 made the GPU compute 16
+frames for the 3.5 that a batch held on average at 32 lanes of an H200 machine
+(benchmarks/bench_server.py, 8 servers), and the GPU was busier there (57 %) than at 128
+lanes (40 %), whose batches held 14. Powers of two pad a batch to less than twice its frames.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import onnxruntime as ort
 class BatchRunner:
     session: ort.InferenceSession
     io_binding: bool = False  # default: on when the session runs on CUDA
-    fixed_batch: int = 0  # pad batches to this size (0: run them as they come)
+    fixed_batch: int = 0  # the largest shape; pad to a power of two up to it (0: no padding)
 
     @classmethod
     def for_session(cls, session: ort.InferenceSession, fixed_batch: int = 0) -> BatchRunner:
@@ -39,11 +45,25 @@ class BatchRunner:
     def device(self) -> str:
         return "cuda" if self.session.get_providers()[0] != "CPUExecutionProvider" else "cpu"
 
+    def shape_for(self, count: int) -> int:
+        """How many frames a batch of `count` runs as: the next power of two, at most
+        `fixed_batch` (a batch larger than that runs as it is)."""
+        if self.fixed_batch <= 0 or count >= self.fixed_batch:
+            return count
+        return min(self.fixed_batch, 1 << (count - 1).bit_length())
+
+    def shapes(self) -> list[int]:
+        """Every batch size this runner runs with (its shapes), smallest first."""
+        if self.fixed_batch <= 0:
+            return []
+        return sorted({self.shape_for(count) for count in range(1, self.fixed_batch + 1)})
+
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         """The session's outputs for `batch` (first axis = frames), as host arrays."""
         count = batch.shape[0]
-        if self.fixed_batch > count:
-            padding = np.zeros((self.fixed_batch - count, *batch.shape[1:]), batch.dtype)
+        shape = self.shape_for(count)
+        if shape > count:
+            padding = np.zeros((shape - count, *batch.shape[1:]), batch.dtype)
             batch = np.concatenate([batch, padding])
         name = self.session.get_inputs()[0].name
         if not self.io_binding:
@@ -56,3 +76,16 @@ class BatchRunner:
             self.session.run_with_iobinding(binding)
             outputs = binding.copy_outputs_to_cpu()
         return [np.asarray(output)[:count] for output in outputs]
+
+
+def warm_up(runner: BatchRunner) -> list[int]:
+    """Run each of `runner`'s batch shapes once on zero frames, so that the first lanes do not
+    wait while CUDA and cuDNN plan them (cuDNN tries its algorithms for each new shape); the
+    shapes run."""
+    spec = runner.session.get_inputs()[0]
+    # The models' inputs: a dynamic batch axis, then fixed sizes (khfsm.models, manifest).
+    frame = [int(size) for size in spec.shape[1:]]
+    shapes = runner.shapes()
+    for shape in shapes:
+        runner.run(np.zeros((shape, *frame), np.float32))
+    return shapes

@@ -149,9 +149,14 @@ class PoseModels:
     def on_gpu(self) -> bool:
         return self._run_landmarker.io_binding
 
+    @property
+    def runners(self) -> tuple[BatchRunner, BatchRunner]:
+        """How the detector and the landmark model are run."""
+        return self._run_detector, self._run_landmarker
+
     def use_batching(self, runners: tuple[BatchRunner, BatchRunner]) -> None:
         """Run the detector and landmark model with these runners (PoseService on a GPU
-        sets a fixed batch size; tests force I/O binding on CPU)."""
+        sets its batch shapes; tests force I/O binding on CPU)."""
         self._run_detector, self._run_landmarker = runners
 
     def detect(self, frames: Sequence[Image]) -> list[list[Detection]]:

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import anyio
 import numpy as np
+import pytest
 
 from khfsm.vision.batching import PoseService
-from khfsm.vision.batchrun import BatchRunner
+from khfsm.vision.batchrun import BatchRunner, warm_up
 from khfsm.vision.pose import (
     DETECTOR_SIZE,
     LANDMARK_SIZE,
@@ -21,17 +22,44 @@ from khfsm.vision.pose import (
 )
 
 
-def test_io_binding_and_padding_give_exactly_the_plain_outputs() -> None:
+@pytest.mark.parametrize("count", [1, 3, 5])  # run as 1, 4 and 8 frames
+def test_io_binding_and_padding_give_exactly_the_plain_outputs(count: int) -> None:
     models = load_pose_models()
     rng = np.random.default_rng(3)
     for session, size in ((models.detector, DETECTOR_SIZE), (models.landmarker, LANDMARK_SIZE)):
-        batch = rng.uniform(0, 1, (3, size, size, 3)).astype(np.float32)
+        batch = rng.uniform(0, 1, (count, size, size, 3)).astype(np.float32)
         plain = BatchRunner(session).run(batch)
         bound = BatchRunner(session, io_binding=True, fixed_batch=8).run(batch)
         assert len(plain) == len(bound)
         for a, b in zip(plain, bound, strict=True):
-            assert a.shape == b.shape and a.shape[0] == 3
+            assert a.shape == b.shape and a.shape[0] == count
             assert a.tobytes() == b.tobytes()
+
+
+def test_batches_are_padded_to_a_power_of_two_up_to_the_largest_shape() -> None:
+    session = load_pose_models().landmarker
+    sixteen = BatchRunner(session, io_binding=True, fixed_batch=16)
+    assert [sixteen.shape_for(n) for n in (1, 2, 3, 4, 5, 8, 9, 16, 17)] == [
+        1, 2, 4, 4, 8, 8, 16, 16, 17,
+    ]  # fmt: skip
+    assert sixteen.shapes() == [1, 2, 4, 8, 16]
+    assert BatchRunner(session, fixed_batch=12).shapes() == [1, 2, 4, 8, 12]
+    unpadded = BatchRunner(session)
+    assert unpadded.shape_for(3) == 3 and unpadded.shapes() == []
+
+
+def test_warming_up_runs_each_shape_of_both_models_once_and_only_on_the_gpu_path() -> None:
+    base = load_pose_models()
+    assert PoseService(base, max_batch=4).warm_up() == []  # CPU: nothing to plan
+    models = PoseModels(base.detector, base.landmarker)
+    models.use_batching(
+        (
+            BatchRunner(base.detector, io_binding=True, fixed_batch=4),
+            BatchRunner(base.landmarker, io_binding=True, fixed_batch=4),
+        )
+    )
+    assert PoseService(models, max_batch=4).warm_up() == [1, 2, 4]
+    assert warm_up(BatchRunner(base.detector, io_binding=True, fixed_batch=2)) == [1, 2]
 
 
 def test_cpu_sessions_run_plainly() -> None:
