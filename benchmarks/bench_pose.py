@@ -11,7 +11,7 @@ Prints (on CPU):
 3. how many 20 fps lanes that sustains, from the best configuration.
 
 With --providers cuda, section 2 measures the GPU path as `PoseService` runs it instead: I/O
-binding and one fixed batch shape (`khfsm.vision.batchrun`), batches of 1 to 64 frames with
+binding (`khfsm.vision.batchrun`), full batches of 1 to 64 frames with
 1, 2 or 4 batches in flight (threads of one process, so pre/post-processing shares its GIL).
 
 Frames come from a real clip (default: the first frames of a shared exercise video; else the
@@ -167,7 +167,7 @@ def main_gpu(args: argparse.Namespace) -> None:
     latency(models, frames, args.repeats)
     print(
         "\n2. GPU throughput of tracking steps (frames/s, pre/post-processing included; "
-        f"{args.seconds:.1f} s each, I/O binding, fixed batch shape)"
+        f"{args.seconds:.1f} s each, I/O binding, full batches)"
     )
     fps = gpu_throughput(models, frames, args.seconds)
     print("   batch   " + "   ".join(f"{w} in flight" for w in GPU_WORKERS))

@@ -314,7 +314,7 @@ def inference_alone(clip: Path, seconds: float) -> float:
     """Frames per second of the pose step alone (tracking, as `bench_pose.py` measures it) on
     `clip`'s frames at the benchmark's resolution, in this process, run as the server plans it
     (`inference_plan`): on CPU a worker per core, one frame and one intra-op thread each; on a
-    GPU its batches in flight, I/O-bound and of one fixed shape. What the lanes are measured
+    GPU its batches in flight, I/O-bound, full. What the lanes are measured
     against."""
     from bench_pose import load_frames, throughput, tracking_rois
 

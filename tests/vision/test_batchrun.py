@@ -1,4 +1,4 @@
-"""The GPU path's batch runner (I/O binding, fixed batch shape), exercised on CPU: the same
+"""The GPU path's batch runner (I/O binding, power-of-two batch shapes), exercised on CPU: the same
 code with device "cpu" must give exactly what plain `session.run` gives, padding included,
 and a PoseService using it must give the lanes exactly what an unbatched tracker gives."""
 
