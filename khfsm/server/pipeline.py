@@ -540,6 +540,10 @@ class ExerciseLane(Lane):
                 await frames.send(CameraFrame(k, image, captured_at, pts, remuxed))
                 self.stats.backlog = frames.statistics().current_buffer_used
                 k += 1
+            # The grace is the camera's silence. The time spent here pacing a file or waiting for
+            # room in a full queue (a lane slower than its camera: an overloaded server) is not
+            # the camera's, and counting it ended such lanes with -4 "delivered no frame".
+            last_frame_at = time.monotonic()
 
     def _file_ended(self, frames: int) -> str:
         budget = self.session.prepared.frames if self.session.prepared else frames

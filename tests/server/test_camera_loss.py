@@ -4,6 +4,7 @@ is cut off after the grace period."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,13 @@ import anyio
 import av
 import pytest
 
+import khfsm
 from khfsm.domain.events import FrameObserved, SourceFailed
+from khfsm.server.pipeline import FRAME_QUEUE
+from khfsm.settings import Settings
 from tests.conftest import unavailable
 from tests.server.conftest import (
+    CLIP,
     SHARED,
     RunningServer,
     assert_recording,
@@ -168,3 +173,35 @@ async def test_rtsp_camera_cut_off_is_source_lost(
     video = Path(events[0].video_path)
     observed = [e for e in events if isinstance(e, FrameObserved)]
     assert_recording(video, frames, 10, observed, live=True)
+
+
+@pytest.mark.anyio
+async def test_a_lane_slower_than_its_camera_is_not_a_lost_camera(
+    tmp_path: Path, videos: Path
+) -> None:
+    """The grace counts the camera's silence, not the time the camera stage waits for room in
+    the lane's full frame queue. Here the one lane's every frame waits 0.5 s for a batch
+    partner that never comes (batches of 2, one lane): 2 frames a second against the camera's
+    10, so the queue is full within about a second, and from then on the camera stage waits
+    about 0.5 s per frame for room, longer than the 0.3 s grace. The camera is not lost."""
+    media = tmp_path / "media"
+    media.mkdir()
+    shutil.copyfile(videos / CLIP, media / "clip.mp4")
+    settings = Settings(
+        data_dir=tmp_path,
+        media_root=media,
+        camera_grace_s=0.3,
+        max_batch=2,
+        max_wait_ms=500.0,
+        inference_workers=1,
+    )
+    frames = 2 * FRAME_QUEUE  # the second half waits on a full queue
+    async with khfsm.Site(settings) as site:
+        lane = await site.prepare(
+            "pushup", camera="clip.mp4", level=5, duration=frames / 10, fps=10, video="slow.mp4"
+        )
+        await lane.start()
+        pushes = [push async for push in lane.progress()]
+    final = pushes[-1]
+    assert final.status == (-2,), final.message  # time is up, not -4
+    assert final.details["frames"] == frames
