@@ -316,6 +316,7 @@ def inference_alone(clip: Path, seconds: float) -> float:
     (`inference_plan`): on CPU a worker per core, one frame and one intra-op thread each; on a
     GPU its batches in flight, I/O-bound, full. What the lanes are measured
     against."""
+    import cv2
     from bench_pose import load_frames, throughput, tracking_rois
 
     from khfsm.vision.batching import inference_plan
@@ -325,6 +326,7 @@ def inference_alone(clip: Path, seconds: float) -> float:
     with contextlib.redirect_stdout(io.StringIO()):
         models = load_pose_models(threads=1)
         workers, batch = inference_plan(models.on_gpu)
+        cv2.setNumThreads(workers)  # as a server sizes OpenCV's pool (khfsm.site)
         frames = load_frames(clip, max(40, 2 * batch))
         rois = tracking_rois(models, frames)
     if models.on_gpu:

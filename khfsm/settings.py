@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="Frames of different lanes per pose batch; 0: 1 on CPU, 16 on a GPU.",
     )
     max_wait_ms: float = 5.0
+    opencv_threads: int = Field(
+        default=0,
+        ge=0,
+        description="OpenCV's thread pool (the crops for the pose models); 0: as many as "
+        "inference workers run at once, not one per core in every server process.",
+    )
     ws_ping_interval: float = 20.0
     camera_grace_s: float = 5.0
     ffmpeg_capture_options: str = Field(

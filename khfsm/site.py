@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import cv2
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
@@ -205,6 +206,11 @@ class Site:
             pose = PoseService(
                 models, max_batch=max_batch, max_wait_ms=settings.max_wait_ms, workers=workers
             )
+            # OpenCV splits each crop over its pool, one thread per core by default in every
+            # process: 8 servers on 16 cores ran 128 threads, and a fifth of their CPU went to
+            # the pools (README, "More lanes than one process carries"). As many as the
+            # batches that run at once keep what a 2-core server gained from two.
+            cv2.setNumThreads(settings.opencv_threads or workers)
             # Each batch shape once before the first lane (a GPU plans each on first use).
             await anyio.to_thread.run_sync(pose.warm_up)
             self.decode = await anyio.to_thread.run_sync(

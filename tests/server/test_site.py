@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import cv2
 import pytest
 
 import khfsm
@@ -220,3 +221,22 @@ async def test_a_second_site_on_the_same_sqlite_store_is_refused_before_it_ends_
     row = await anyio.to_thread.run_sync(site.recorder.session, lane.session_id)
     assert row is not None and row.state == State.PREPARED.value and row.end_status is None
     assert not (tmp_path / "second" / "spool").exists()  # refused before its recovery
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("workers", "opencv_threads", "expected"), [(1, 0, 1), (1, 3, 3)])
+async def test_opencvs_pool_is_sized_to_the_inference_workers_unless_set(
+    site_settings: Settings, workers: int, opencv_threads: int, expected: int
+) -> None:
+    """Not a thread per core in every server process (README: a fifth of 8 GPU servers' CPU
+    went to their pools): as many as the pose batches that run at once, or as asked."""
+    before = cv2.getNumThreads()
+    settings = site_settings.model_copy(
+        update={"inference_workers": workers, "opencv_threads": opencv_threads}
+    )
+    try:
+        cv2.setNumThreads(7)  # whatever the process had: the site sets its own
+        async with khfsm.Site(settings):
+            assert cv2.getNumThreads() == expected
+    finally:
+        cv2.setNumThreads(before)
