@@ -9,10 +9,10 @@ memory and hands the assessed ones to the models.
 Measured, it does not pay yet, so `auto` decodes on the CPU: on an H200 machine with 16 cores
 (benchmarks/bench_server.py, 720p, 8 server processes) the lanes assessed 580, 814 and 902
 frames/s at 32, 64 and 96 lanes with NVDEC against 614, 920 and 1086 with the CPU decoding,
-and the servers held the GIL 5.3-5.9 ms per assessed frame against 2.4-3.7 ms: the CPU's
-decode costs 0.06 CPU-seconds per lane-second there, while every picture NVDEC decodes (25 a
-second, assessed or not) is copied down and handed over in Python. `cuda` is still offered,
-for machines whose cores are slower than their GPU's decoder.
+and the servers held the GIL 5.3-5.9 ms per assessed frame against 2.4-3.7 ms, while the
+CPU's decoding cost only 0.06 CPU-seconds per lane-second there. Where the GIL time goes was
+not profiled (every picture NVDEC decodes, 25 a second, assessed or not, is copied to host
+memory through PyAV). `cuda` is still offered, for machines whose cores are slower.
 
 FFmpeg shares CUDA's primary context (one context, and its memory, for a hundred cameras and
 the inference) only when that context was made with blocking synchronisation
