@@ -39,7 +39,8 @@ Figures printed per step and in the summary:
     samples in cheap system calls such as getpid, where the kernel switched threads), so on
     a busy machine the figure is an upper bound; where cores are spare, as on a GPU machine,
     it is close to the Python work itself;
-  * how many frames the pose batches held on average (cross-lane batching: 1 on CPU) and, where
+  * how many frames the pose batches held on average (cross-lane batching: 1 on CPU) and how
+    long each took (a lane's next frame waits for its last, so this caps a lane's rate), and, where
     nvidia-smi is found, how busy the GPU was and its memory in use;
   * inference alone, measured in this process before and after the ramp on the first clip's
     frames at the same resolution (`bench_pose.py`'s tracking throughput, as the server plans
@@ -430,6 +431,10 @@ async def step(
         final["inference"]["frames"] - before["frames"]
         for final, before in zip(finals, inference_before, strict=True)
     )
+    batch_seconds = sum(
+        final["inference"]["batch_seconds"] - before["batch_seconds"]
+        for final, before in zip(finals, inference_before, strict=True)
+    )
     stop.set()
     await asyncio.gather(*pollers)
     ours = {1000 * lanes + i for i in range(lanes)}
@@ -499,6 +504,7 @@ async def step(
         "stages": stages,
         "gil_held": gil_held,
         "frames_per_batch": batched / batches if batches else 0.0,
+        "batch_ms": 1000 * batch_seconds / batches if batches else 0.0,
         "gpu": gpu_use,
         "gil_why_not": next((meter.why_not for meter in meters if meter.why_not), ""),
     }
@@ -687,8 +693,8 @@ def run_ramp(args: argparse.Namespace, servers: list[Server], reference: list[fl
             + f"; {total:.1f} frames/s assessed in all"
         )
         print("    " + gil_text(result))
-        print(f"    pose batches: {result['frames_per_batch']:.1f} frames each on average"
-              + gpu_text(result))  # fmt: skip
+        print(f"    pose batches: {result['frames_per_batch']:.1f} frames and "
+              f"{result['batch_ms']:.1f} ms each on average" + gpu_text(result))  # fmt: skip
         if not result["kept_up"]:
             if args.keep_going:
                 continue
@@ -722,7 +728,7 @@ def print_summary(ramp: Ramp, reference: list[float]) -> None:
         print(f"  event-loop lag p99 at {sustained} lane(s): {best['loop_lag_ms']['p99']:.1f} ms")
         print(f"  at {sustained} lane(s): {gil_text(best)}")
         print(f"  at {sustained} lane(s): pose batches of {best['frames_per_batch']:.1f} frames "
-              f"on average{gpu_text(best)}")  # fmt: skip
+              f"and {best['batch_ms']:.1f} ms on average{gpu_text(best)}")  # fmt: skip
         sizes = [lane["mb_per_min"] for lane in best["per_lane"]]
         print(f"  recording size: {min(sizes):.1f}-{max(sizes):.1f} MB per minute of video")
 

@@ -162,6 +162,7 @@ async def health(request: Request) -> JSONResponse:
             "max_batch": site.pose.max_batch,
             "batches": site.pose.batches_run,
             "frames": site.pose.frames_run,
+            "batch_seconds": round(site.pose.batch_seconds, 3),
         },
         "decode": {"device": site.decode.name, "reason": site.decode.reason},
         "event_loop_lag_ms": site.monitor.lag_ms(lag_window),

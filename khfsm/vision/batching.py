@@ -112,6 +112,9 @@ class PoseService:
         self._changed: anyio.Event | None = None
         self.batches_run = 0
         self.frames_run = 0
+        # Wall time from a batch's start in its worker thread to its results: how long each
+        # lane in it waited on the models (a lane's next frame waits for its last).
+        self.batch_seconds = 0.0
 
     def warm_up(self) -> list[int]:
         """On a GPU, run every batch shape of both models once (blocking: call it in a
@@ -214,9 +217,11 @@ class PoseService:
         try:
             frames = [job.frame for job in batch]
             tracks = [self._tracks.get(job.lane) for job in batch]
+            started = time.perf_counter()
             steps = await anyio.to_thread.run_sync(
                 _timed_batch, self._models, frames, tracks, limiter=limiter
             )
+            elapsed = time.perf_counter() - started
         except Exception as e:
             for job in batch:
                 self._tracks.pop(job.lane, None)
@@ -224,6 +229,7 @@ class PoseService:
         else:
             self.batches_run += 1
             self.frames_run += len(batch)
+            self.batch_seconds += elapsed
             for job, step in zip(batch, steps, strict=True):
                 if job.lane not in self._forgotten:
                     self._tracks[job.lane] = step.next_track

@@ -75,6 +75,8 @@ def test_batched_equals_unbatched(parity_image: Reader, max_batch: int, workers:
     assert all(r is None for r in got[3]), "coffee.png has no person"
     if max_batch > 1:
         assert service.frames_run > service.batches_run, "frames were never batched together"
+    # every batch ran the real models on CPU: some milliseconds each, never none
+    assert service.batch_seconds > 0.001 * service.batches_run > 0
 
 
 def test_frames_of_one_lane_come_back_in_order(parity_image: Reader) -> None:
