@@ -34,7 +34,6 @@ from pathlib import Path
 import cv2
 import onnxruntime as ort
 
-from khfsm.vision.batchrun import BatchRunner
 from khfsm.vision.media import open_video
 from khfsm.vision.picture import Image
 from khfsm.vision.pose import PoseModels, PoseTracker, Track, estimate_batch, load_pose_models
@@ -143,12 +142,7 @@ def gpu_throughput(models: PoseModels, frames: list[Image], seconds: float) -> d
     ]
     fps = {}
     for batch in GPU_BATCHES:
-        models.use_batching(
-            (
-                BatchRunner(models.detector, io_binding=True, fixed_batch=batch),
-                BatchRunner(models.landmarker, io_binding=True, fixed_batch=batch),
-            )
-        )
+        models.use_batching(batch)
         for workers in GPU_WORKERS:
             fps[(batch, workers)] = throughput(
                 models, [f for f, _ in pairs], [r for _, r in pairs], batch, workers, seconds

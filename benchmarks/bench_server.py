@@ -321,7 +321,6 @@ def inference_alone(clip: Path, seconds: float) -> float:
     from bench_pose import load_frames, throughput, tracking_rois
 
     from khfsm.vision.batching import inference_plan
-    from khfsm.vision.batchrun import BatchRunner
     from khfsm.vision.pose import load_pose_models
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -331,12 +330,7 @@ def inference_alone(clip: Path, seconds: float) -> float:
         frames = load_frames(clip, max(40, 2 * batch))
         rois = tracking_rois(models, frames)
     if models.on_gpu:
-        models.use_batching(
-            (
-                BatchRunner(models.detector, io_binding=True, fixed_batch=batch),
-                BatchRunner(models.landmarker, io_binding=True, fixed_batch=batch),
-            )
-        )
+        models.use_batching(batch)
     return throughput(models, frames, rois, batch, workers, seconds)
 
 
@@ -423,17 +417,12 @@ async def step(
     gil_held = [meter.stop() for meter in meters]
     gpu_use = gpu.stop()
     # Frames per pose batch over the step, all servers: how full the batches were.
-    batches = sum(
-        final["inference"]["batches"] - before["batches"]
-        for final, before in zip(finals, inference_before, strict=True)
-    )
-    batched = sum(
-        final["inference"]["frames"] - before["frames"]
-        for final, before in zip(finals, inference_before, strict=True)
-    )
-    batch_seconds = sum(
-        final["inference"]["batch_seconds"] - before["batch_seconds"]
-        for final, before in zip(finals, inference_before, strict=True)
+    batches, batched, batch_seconds = (
+        sum(
+            final["inference"][key] - before[key]
+            for final, before in zip(finals, inference_before, strict=True)
+        )
+        for key in ("batches", "frames", "batch_seconds")
     )
     stop.set()
     await asyncio.gather(*pollers)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import anyio
 
 from khfsm.errors import KhfsmError
-from khfsm.vision.batchrun import BatchRunner, warm_up
+from khfsm.vision.batchrun import warm_up
 from khfsm.vision.picture import Image
 from khfsm.vision.pose import PoseEstimate, PoseModels, PoseStep, Track, check_frame, estimate_batch
 
@@ -94,13 +94,8 @@ class PoseService:
         if max_batch < 1 or workers < 1 or max_wait_ms < 0:
             raise ValueError("max_batch and workers must be >= 1 and max_wait_ms >= 0")
         self._models = models
-        if models.on_gpu:  # one batch shape for the CUDA kernels (see khfsm.vision.batchrun)
-            models.use_batching(
-                (
-                    BatchRunner(models.detector, io_binding=True, fixed_batch=max_batch),
-                    BatchRunner(models.landmarker, io_binding=True, fixed_batch=max_batch),
-                )
-            )
+        if models.on_gpu:  # few batch shapes for the CUDA kernels (khfsm.vision.batchrun)
+            models.use_batching(max_batch)
         self.max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
         self.workers = workers

@@ -154,10 +154,12 @@ class PoseModels:
         """How the detector and the landmark model are run."""
         return self._run_detector, self._run_landmarker
 
-    def use_batching(self, runners: tuple[BatchRunner, BatchRunner]) -> None:
-        """Run the detector and landmark model with these runners (PoseService on a GPU
-        sets its batch shapes; tests force I/O binding on CPU)."""
-        self._run_detector, self._run_landmarker = runners
+    def use_batching(self, max_batch: int) -> None:
+        """Run both models the GPU's way (`khfsm.vision.batchrun`): I/O binding, batches
+        padded to a power of two up to `max_batch`. PoseService does it on a GPU, the
+        benchmarks likewise, and tests on CPU, where the same code runs with device "cpu"."""
+        self._run_detector = BatchRunner(self.detector, io_binding=True, fixed_batch=max_batch)
+        self._run_landmarker = BatchRunner(self.landmarker, io_binding=True, fixed_batch=max_batch)
 
     def detect(self, frames: Sequence[Image]) -> list[list[Detection]]:
         """Person detections per frame (BGR or planes; normalised image coordinates), best first."""

@@ -52,12 +52,9 @@ def test_warming_up_runs_each_shape_of_both_models_once_and_only_on_the_gpu_path
     base = load_pose_models()
     assert PoseService(base, max_batch=4).warm_up() == []  # CPU: nothing to plan
     models = PoseModels(base.detector, base.landmarker)
-    models.use_batching(
-        (
-            BatchRunner(base.detector, io_binding=True, fixed_batch=4),
-            BatchRunner(base.landmarker, io_binding=True, fixed_batch=4),
-        )
-    )
+    models.use_batching(4)
+    assert models.on_gpu  # the GPU's code path, on CPU
+    assert [runner.fixed_batch for runner in models.runners] == [4, 4]
     assert PoseService(models, max_batch=4).warm_up() == [1, 2, 4]
     assert warm_up(BatchRunner(base.detector, io_binding=True, fixed_batch=2)) == [1, 2]
 
@@ -73,12 +70,7 @@ def test_pose_service_on_the_gpu_path_matches_the_tracker(
 ) -> None:
     base = load_pose_models()
     models = PoseModels(base.detector, base.landmarker)
-    models.use_batching(
-        (
-            BatchRunner(base.detector, io_binding=True, fixed_batch=4),
-            BatchRunner(base.landmarker, io_binding=True, fixed_batch=4),
-        )
-    )
+    models.use_batching(4)
     frames = [parity_image(name) for name in ("astronaut.png", "grace_hopper.jpg")]
     service = PoseService(models, max_batch=4, max_wait_ms=20.0)
     results: dict[int, PoseEstimate | None] = {}
