@@ -22,6 +22,7 @@ parity photos), taken as a live lane takes them (a video's pictures as their pla
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import statistics
@@ -137,9 +138,8 @@ def gpu_throughput(models: PoseModels, frames: list[Image], seconds: float) -> d
     """Tracking frames per second on the GPU path, by (batch, workers)."""
     rois = tracking_rois(models, frames)
     pairs = [(f, r) for f, r in zip(frames, rois, strict=True) if r is not None]
-    pairs = (pairs * (max(GPU_BATCHES) // max(1, len(pairs)) + 1))[
-        : max(max(GPU_BATCHES), len(pairs))
-    ]
+    # repeated until the largest batch fills (the detector's frames are left out)
+    pairs = list(itertools.islice(itertools.cycle(pairs), max(len(pairs), max(GPU_BATCHES))))
     fps = {}
     for batch in GPU_BATCHES:
         models.use_batching(batch)

@@ -8,6 +8,7 @@ stages. One thread also keeps CPU results bit-identical from run to run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -21,7 +22,6 @@ PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 
 _logged = False
 _log_lock = threading.Lock()
-_preloaded = False
 
 
 def choose_providers(requested: str = "auto") -> tuple[list[str], str]:
@@ -67,6 +67,7 @@ def create_session(path: Path, threads: int = 1, providers: str = "auto") -> ort
     return session
 
 
+@functools.cache  # once per process (a second call would only load them again)
 def _preload_cuda_libraries() -> None:
     """Load CUDA and cuDNN from pip's nvidia-* packages (onnxruntime-gpu[cuda,cudnn]), once.
 
@@ -76,11 +77,6 @@ def _preload_cuda_libraries() -> None:
     so a system CUDA still works; if neither has them the session falls back to the CPU and
     `_log_once` says so.
     """
-    global _preloaded
-    with _log_lock:
-        if _preloaded:
-            return
-        _preloaded = True
     preload = getattr(ort, "preload_dlls", None)
     if preload is None:  # older builds: the loader's path only
         return
