@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         description="Frames of different lanes per pose batch; 0: 1 on CPU, 16 on a GPU.",
     )
     max_wait_ms: float = 5.0
+    crop_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Threads that crop the frames of one pose batch at once; 0: 4 on a GPU "
+        "(a batch of 16 frames need not wait for 16 crops in a row), 1 on CPU "
+        "(khfsm.vision.batching.inference_plan).",
+    )
     opencv_threads: int = Field(
         default=0,
         ge=0,

@@ -200,11 +200,19 @@ class Site:
                 # SQLite answers within its busy timeout; a network database may not answer.
                 write_timeout_s=None if sqlite else timeouts.answer_s,
             )
-            workers, max_batch = inference_plan(
-                models.on_gpu, settings.inference_workers, settings.max_batch
+            plan = inference_plan(
+                models.on_gpu,
+                settings.inference_workers,
+                settings.max_batch,
+                crop_threads=settings.crop_threads,
             )
+            workers = plan.workers
             pose = PoseService(
-                models, max_batch=max_batch, max_wait_ms=settings.max_wait_ms, workers=workers
+                models,
+                max_batch=plan.max_batch,
+                max_wait_ms=settings.max_wait_ms,
+                workers=workers,
+                crop_threads=plan.crop_threads,
             )
             # OpenCV splits each crop over its pool, one thread per core by default in every
             # process: 8 servers on 16 cores ran 128 threads, and a fifth of their CPU went to
@@ -234,13 +242,15 @@ class Site:
             self._stack = stack.pop_all()
         log.info(
             "khfsm %s ready: store %s, media root %s, inference on %s "
-            "(%d batches at once, up to %d frames each), cameras decoded on %s (%s)",
+            "(%d batches at once, up to %d frames each, cropped in %d threads), "
+            "cameras decoded on %s (%s)",
             khfsm.__version__,
             self.database,
             self.media.root,
             self.provider,
             self.pose.workers,
             self.pose.max_batch,
+            self.pose.crop_threads,
             self.decode.name,
             self.decode.reason,
         )

@@ -20,11 +20,13 @@ import time
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import anyio
 
 from khfsm.errors import KhfsmError
-from khfsm.vision.batchrun import warm_up
+from khfsm.vision.batchrun import BatchRunner, model_seconds, warm_up
+from khfsm.vision.fanout import helper_cpu_s
 from khfsm.vision.picture import Image
 from khfsm.vision.pose import PoseEstimate, PoseModels, PoseStep, Track, check_frame, estimate_batch
 
@@ -36,12 +38,28 @@ from khfsm.vision.pose import PoseEstimate, PoseModels, PoseStep, Track, check_f
 # 16 is about what the lanes of one server fill. Neither figure was tuned further.
 GPU_BATCH = 16
 GPU_WORKERS = 2
+# A GPU batch's crops, this many at once (khfsm.vision.fanout): OpenCV releases the GIL, so a
+# batch of 16 need not wait for 16 crops one after the other. Not yet measured on a GPU; on
+# 2 cores (a batch of 16 720p tracking frames, the models' outputs replayed, so only the work
+# around them is timed) 2 threads took 12.9-15.6 ms against 19.4-19.6 ms in one. Four: about
+# a quarter of a 16-core machine's cores, shared by the batches in flight.
+GPU_CROP_THREADS = 4
+
+
+class InferencePlan(NamedTuple):
+    workers: int  # batches in flight
+    max_batch: int  # frames of different lanes per batch
+    crop_threads: int  # a batch's crops at once
 
 
 def inference_plan(
-    on_gpu: bool, workers: int = 0, max_batch: int = 0, cores: int | None = None
-) -> tuple[int, int]:
-    """(workers, max_batch) for the PoseService; 0 means "choose for this machine".
+    on_gpu: bool,
+    workers: int = 0,
+    max_batch: int = 0,
+    cores: int | None = None,
+    crop_threads: int = 0,
+) -> InferencePlan:
+    """How the PoseService runs; 0 means "choose for this machine".
 
     On CPU a batch of n frames costs n single frames (the models compute every sample
     independently, and one intra-op thread per run is the fastest use of a core:
@@ -49,14 +67,16 @@ def inference_plan(
     core: with workers=2 and max_batch=4, three lanes' frames went into one batch while the
     second core idled, and three 720p lanes fell to 15.5 fps each on 2 cores
     (benchmarks/bench_server.py). So on CPU: a worker per core, one frame each. On a GPU:
-    few workers, large batches.
+    few workers, large batches, each cropped in a few threads (one frame needs no helpers).
     """
     cores = cores or os.cpu_count() or 1
     if workers <= 0:
         workers = GPU_WORKERS if on_gpu else cores
     if max_batch <= 0:
         max_batch = GPU_BATCH if on_gpu else 1
-    return workers, max_batch
+    if crop_threads <= 0:
+        crop_threads = min(GPU_CROP_THREADS, cores, max_batch) if on_gpu else 1
+    return InferencePlan(workers, max_batch, crop_threads)
 
 
 @dataclass(eq=False, slots=True)
@@ -90,13 +110,18 @@ class PoseService:
         max_batch: int = 4,
         max_wait_ms: float = 5.0,
         workers: int = 1,
+        crop_threads: int = 1,
     ) -> None:
-        if max_batch < 1 or workers < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch and workers must be >= 1 and max_wait_ms >= 0")
+        if max_batch < 1 or workers < 1 or max_wait_ms < 0 or crop_threads < 1:
+            raise ValueError(
+                "max_batch, workers and crop_threads must be >= 1 and max_wait_ms >= 0"
+            )
         self._models = models
         if models.on_gpu:  # few batch shapes for the CUDA kernels (khfsm.vision.batchrun)
             models.use_batching(max_batch)
+        models.crop_in_threads(crop_threads)
         self.max_batch = max_batch
+        self.crop_threads = crop_threads
         self._max_wait = max_wait_ms / 1000.0
         self.workers = workers
         self._pending: deque[_Job] = deque()  # arrival order, across lanes
@@ -108,16 +133,20 @@ class PoseService:
         self.batches_run = 0
         self.frames_run = 0
         # Wall time from a batch's start in its worker thread to its results: how long each
-        # lane in it waited on the models (a lane's next frame waits for its last).
+        # lane in it waited on the models (a lane's next frame waits for its last). Split:
+        # the models' runs (on a GPU, the GPU's share), and the CPU time of the rest and of
+        # the runs; what is left of the wall time the batch waited for a core or the GIL.
         self.batch_seconds = 0.0
+        self.model_seconds = 0.0
+        self.batch_cpu_seconds = 0.0
 
     def warm_up(self) -> list[int]:
         """On a GPU, run every batch shape of both models once (blocking: call it in a
         thread, before the first lane); the shapes run, none on CPU."""
         if not self._models.on_gpu:
             return []
-        detector, landmarker = self._models.runners
-        return sorted(set(warm_up(detector)) | set(warm_up(landmarker)))
+        runners = [r for r in self._models.runners if isinstance(r, BatchRunner)]
+        return sorted({shape for runner in runners for shape in warm_up(runner)})
 
     async def run(self) -> None:
         """Serve until cancelled (start it in the server's task group)."""
@@ -212,11 +241,9 @@ class PoseService:
         try:
             frames = [job.frame for job in batch]
             tracks = [self._tracks.get(job.lane) for job in batch]
-            started = time.perf_counter()
-            steps = await anyio.to_thread.run_sync(
+            steps, times = await anyio.to_thread.run_sync(
                 _timed_batch, self._models, frames, tracks, limiter=limiter
             )
-            elapsed = time.perf_counter() - started
         except Exception as e:
             for job in batch:
                 self._tracks.pop(job.lane, None)
@@ -224,7 +251,9 @@ class PoseService:
         else:
             self.batches_run += 1
             self.frames_run += len(batch)
-            self.batch_seconds += elapsed
+            self.batch_seconds += times.seconds
+            self.model_seconds += times.model_seconds
+            self.batch_cpu_seconds += times.cpu_seconds
             for job, step in zip(batch, steps, strict=True):
                 if job.lane not in self._forgotten:
                     self._tracks[job.lane] = step.next_track
@@ -238,12 +267,30 @@ class PoseService:
             self._notify()
 
 
+@dataclass(frozen=True, slots=True)
+class _BatchTimes:
+    seconds: float  # wall time, from the start in the worker thread to the results
+    model_seconds: float  # of which in the models' runs
+    cpu_seconds: float  # CPU time: the worker thread's and its crop helpers'
+
+
 def _timed_batch(
     models: PoseModels, frames: list[Image], tracks: list[Track | None]
-) -> list[PoseStep]:
+) -> tuple[list[PoseStep], _BatchTimes]:
     """`estimate_batch`, each step carrying its share of the batch's CPU time (the thread's
-    own; ONNX Runtime's intra-op threads, when more than one, are not counted)."""
-    started = time.thread_time()
+    own and its crop helpers' (`khfsm.vision.fanout`); ONNX Runtime's intra-op threads, when
+    more than one, are not counted), and the batch's times."""
+    started, cpu, helpers, models_s = (
+        time.perf_counter(),
+        time.thread_time(),
+        helper_cpu_s(),
+        model_seconds(),
+    )
     steps = estimate_batch(models, frames, tracks)
-    share = (time.thread_time() - started) / max(1, len(steps))
-    return [replace(step, cpu_s=share) for step in steps]
+    times = _BatchTimes(
+        seconds=time.perf_counter() - started,
+        model_seconds=model_seconds() - models_s,
+        cpu_seconds=time.thread_time() - cpu + helper_cpu_s() - helpers,
+    )
+    share = times.cpu_seconds / max(1, len(steps))
+    return [replace(step, cpu_s=share) for step in steps], times

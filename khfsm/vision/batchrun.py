@@ -21,10 +21,32 @@ lanes (40 %), whose batches held 14. Powers of two pad a batch to less than twic
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
+
+_spent = threading.local()
+
+
+class ModelRunner(Protocol):
+    """How `PoseModels` runs a model: a `BatchRunner`."""
+
+    @property
+    def io_binding(self) -> bool: ...  # True: the GPU's way (batches padded, bound I/O)
+
+    def batch_of(self, count: int, frame: tuple[int, ...]) -> np.ndarray: ...
+
+    def run(self, batch: np.ndarray, count: int | None = None) -> list[np.ndarray]: ...
+
+
+def model_seconds() -> float:
+    """Wall seconds this thread has spent in the models' runs so far (ONNX Runtime's run,
+    the copies to and from the device included): what a batch's time is split by."""
+    return float(getattr(_spent, "seconds", 0.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,24 +80,41 @@ class BatchRunner:
             return []
         return sorted({self.shape_for(count) for count in range(1, self.fixed_batch + 1)})
 
-    def run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """The session's outputs for `batch` (first axis = frames), as host arrays."""
-        count = batch.shape[0]
+    def batch_of(self, count: int, frame: tuple[int, ...]) -> np.ndarray:
+        """A float32 array for `count` frames of shape `frame`, shaped as the batch will run:
+        the padding frames after them are already zero. Cropping the frames straight into it
+        (`crop_to_tensor(out=...)`) spares two copies of the whole batch, the stacking of the
+        frames and the padding, which at 16 frames of 256x256 are 12.6 MB each."""
+        batch = np.empty((self.shape_for(count), *frame), np.float32)
+        batch[count:] = 0.0
+        return batch
+
+    def run(self, batch: np.ndarray, count: int | None = None) -> list[np.ndarray]:
+        """The session's outputs for the first `count` frames of `batch` (first axis =
+        frames; default all), as host arrays. A batch from `batch_of` runs as it is; any other
+        is padded here."""
+        count = batch.shape[0] if count is None else count
         shape = self.shape_for(count)
-        if shape > count:
+        if batch.shape[0] != shape:
             padding = np.zeros((shape - count, *batch.shape[1:]), batch.dtype)
-            batch = np.concatenate([batch, padding])
+            batch = np.concatenate([batch[:count], padding])
         name = self.session.get_inputs()[0].name
-        if not self.io_binding:
-            outputs = self.session.run(None, {name: batch})
-        else:
-            binding = self.session.io_binding()
-            binding.bind_cpu_input(name, np.ascontiguousarray(batch))
-            for output in self.session.get_outputs():
-                binding.bind_output(output.name, self.device)
-            self.session.run_with_iobinding(binding)
-            outputs = binding.copy_outputs_to_cpu()
+        started = time.perf_counter()
+        try:
+            outputs = self._run(name, batch)
+        finally:
+            _spent.seconds = model_seconds() + time.perf_counter() - started
         return [np.asarray(output)[:count] for output in outputs]
+
+    def _run(self, name: str, batch: np.ndarray) -> list[np.ndarray]:
+        if not self.io_binding:
+            return list(self.session.run(None, {name: batch}))
+        binding = self.session.io_binding()
+        binding.bind_cpu_input(name, np.ascontiguousarray(batch))
+        for output in self.session.get_outputs():
+            binding.bind_output(output.name, self.device)
+        self.session.run_with_iobinding(binding)
+        return list(binding.copy_outputs_to_cpu())
 
 
 def warm_up(runner: BatchRunner) -> list[int]:

@@ -8,6 +8,7 @@ float64 like MediaPipe's C++ (floats there, but the parity budget is sub-pixel, 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -36,10 +37,21 @@ class Letterbox:
 
     def remove(self, points: np.ndarray) -> np.ndarray:
         """Map normalised tensor coordinates (..., 2+) back to the un-padded ROI."""
-        out = np.array(points, dtype=np.float64)
-        out[..., 0] = (out[..., 0] - self.left) / (1.0 - self.left - self.right)
-        out[..., 1] = (out[..., 1] - self.top) / (1.0 - self.top - self.bottom)
-        return out
+        return remove_letterboxes(np.asarray(points)[np.newaxis], [self])[0]
+
+
+def remove_letterboxes(points: np.ndarray, letterboxes: Sequence[Letterbox]) -> np.ndarray:
+    """`Letterbox.remove` for a batch: points (B, ..., 2+), frame b's by letterboxes[b]. The
+    same float64 operations as frame by frame (each side a column that broadcasts)."""
+    out = np.array(points, dtype=np.float64)
+    shape = (len(letterboxes),) + (1,) * (out.ndim - 2)
+    left, top, right, bottom = (
+        np.array([getattr(lb, side) for lb in letterboxes], np.float64).reshape(shape)
+        for side in ("left", "top", "right", "bottom")
+    )
+    out[..., 0] = (out[..., 0] - left) / (1.0 - left - right)
+    out[..., 1] = (out[..., 1] - top) / (1.0 - top - bottom)
+    return out
 
 
 def normalize_radians(angle: float) -> float:
@@ -54,10 +66,13 @@ def crop_to_tensor(
     keep_aspect_ratio: bool,
     value_range: tuple[float, float],
     border_zero: bool,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Letterbox]:
     """ImageToTensorCalculator (OpenCV path): warp `roi` (whole image if None) of a BGR uint8
     image into a size x size RGB float32 tensor scaled to `value_range`. A `YuvPicture` is
     warped plane by plane and converted in the crop only (see `khfsm.vision.picture`).
+    `out`: a float32 (size, size, 3) array to write the tensor into (a frame of a batch,
+    which then needs no copy into the batch); the tensor returned is then `out`.
 
     The warp runs on the BGR image and channels are swapped afterwards: interpolation is
     per channel, so this is bit-identical to converting first, and cheaper.
@@ -86,7 +101,7 @@ def crop_to_tensor(
         # A rotated rectangle onto a square is affine: three corners fix it, and warpAffine
         # costs well under half of warpPerspective per plane.
         affine = cv2.getAffineTransform(src[:3], dst[:3])
-        return image.to_tensor(affine, size, value_range, border_zero), letterbox
+        return image.to_tensor(affine, size, value_range, border_zero, out), letterbox
     matrix = cv2.getPerspectiveTransform(src, dst)
     crop = cv2.warpPerspective(
         image,
@@ -97,8 +112,13 @@ def crop_to_tensor(
         borderValue=0,
     )
     lo, hi = value_range
-    tensor = crop[..., ::-1].astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
-    return tensor, letterbox
+    if out is None:
+        out = np.empty((size, size, 3), np.float32)
+    # The same float32 operations as `astype(float32) * scale + lo`, in place.
+    out[...] = crop[..., ::-1]
+    out *= np.float32((hi - lo) / 255.0)
+    out += np.float32(lo)
+    return out, letterbox
 
 
 def rotation_from_points(
@@ -142,13 +162,26 @@ def scale_roi(roi: Roi, width: int, height: int, scale: float) -> Roi:
 def project_to_image(points: np.ndarray, roi: Roi) -> np.ndarray:
     """LandmarkProjectionCalculator: (N, >=3) normalised crop coords -> normalised image coords.
     Extra columns (visibility, presence) are copied unchanged."""
+    return project_batch_to_image(np.asarray(points)[np.newaxis], [roi])[0]
+
+
+def project_batch_to_image(points: np.ndarray, rois: Sequence[Roi]) -> np.ndarray:
+    """`project_to_image` for a batch: points (B, N, >=3), frame b's crop rois[b]. The same
+    float64 operations as frame by frame (each ROI's numbers a column that broadcasts)."""
     out = np.array(points, dtype=np.float64)
-    x = points[:, 0] - 0.5
-    y = points[:, 1] - 0.5
-    cos, sin = math.cos(roi.rotation), math.sin(roi.rotation)
-    out[:, 0] = (cos * x - sin * y) * roi.width + roi.x_center
-    out[:, 1] = (sin * x + cos * y) * roi.height + roi.y_center
-    out[:, 2] = points[:, 2] * roi.width
+    x = points[..., 0] - 0.5
+    y = points[..., 1] - 0.5
+
+    def column(values: list[float]) -> np.ndarray:
+        return np.array(values, np.float64)[:, np.newaxis]
+
+    cos = column([math.cos(roi.rotation) for roi in rois])
+    sin = column([math.sin(roi.rotation) for roi in rois])
+    width, height = column([roi.width for roi in rois]), column([roi.height for roi in rois])
+    x_center, y_center = column([r.x_center for r in rois]), column([r.y_center for r in rois])
+    out[..., 0] = (cos * x - sin * y) * width + x_center
+    out[..., 1] = (sin * x + cos * y) * height + y_center
+    out[..., 2] = points[..., 2] * width
     return out
 
 

@@ -17,20 +17,26 @@ def refine_from_heatmap(
     """Replace x, y of each landmark (normalised crop coordinates, columns 0 and 1) by the
     confidence-weighted mean of the heatmap window around it, where the window is confident.
 
-    heatmap_logits: (H, W, C) with one channel per landmark.
+    landmarks: (N, C), or (B, N, C) for a batch of frames; heatmap_logits: (H, W, N) with one
+    channel per landmark, or (B, H, W, N).
 
-    The landmarks whose window lies wholly inside the heatmap (nearly all of them) are refined
-    together, one array operation per step rather than a Python loop over landmarks; the few
-    at the edge, whose windows are cut, one by one. Both do the same float operations in the
-    same order on each window (a row of an (N, k*k) array is summed like a contiguous k*k
-    array), so the result is bit-identical to refining each landmark alone.
+    The landmarks whose window lies wholly inside the heatmap (nearly all of them), of every
+    frame of a batch, are refined together, one array operation per step rather than a Python
+    loop over landmarks and frames; the few at the edge, whose windows are cut, one by one.
+    Both do the same float operations in the same order on each window (a row of an (N, k*k)
+    array is summed like a contiguous k*k array), so the result is bit-identical to refining
+    each landmark of each frame alone.
     """
-    hm_height, hm_width, _ = heatmap_logits.shape
+    if landmarks.ndim == 2:
+        return refine_from_heatmap(
+            landmarks[np.newaxis], heatmap_logits[np.newaxis], kernel_size, min_confidence
+        )[0]
+    _, hm_height, hm_width, _ = heatmap_logits.shape
     out = landmarks.copy()
     half = (kernel_size - 1) // 2
     # astype truncates toward zero like the C++ float->int conversion (and like int()).
-    cols = (landmarks[:, 0] * hm_width).astype(np.int64)
-    rows = (landmarks[:, 1] * hm_height).astype(np.int64)
+    cols = (landmarks[..., 0] * hm_width).astype(np.int64)  # (B, N)
+    rows = (landmarks[..., 1] * hm_height).astype(np.int64)
     # Upstream checks `center_col >= hm_height` where center_row was meant; kept for parity:
     # rows just below the crop still get a partial window.
     inside = (cols >= 0) & (cols < hm_width) & (rows >= 0) & (cols < hm_height)
@@ -41,41 +47,52 @@ def refine_from_heatmap(
         & (cols - half >= 0)
         & (cols + half < hm_width)
     )
-    _refine_whole_windows(
-        out, heatmap_logits, np.flatnonzero(whole), rows, cols, half, min_confidence
-    )
-    for i in np.flatnonzero(inside & ~whole):
-        _refine_one(out, heatmap_logits, int(i), int(rows[i]), int(cols[i]), half, min_confidence)
+    frame, landmark = np.nonzero(whole)
+    _refine_whole_windows(out, heatmap_logits, (frame, landmark), rows, cols, half, min_confidence)
+    for b, i in zip(*np.nonzero(inside & ~whole), strict=True):
+        _refine_one(
+            out[b],
+            heatmap_logits[b],
+            int(i),
+            int(rows[b, i]),
+            int(cols[b, i]),
+            half,
+            min_confidence,
+        )
     return out
 
 
 def _refine_whole_windows(
     out: np.ndarray,
     heatmap_logits: np.ndarray,
-    index: np.ndarray,
+    index: tuple[np.ndarray, np.ndarray],
     rows: np.ndarray,
     cols: np.ndarray,
     half: int,
     min_confidence: float,
 ) -> None:
-    if index.size == 0:
+    """Landmarks (frame, landmark) = `index` of a batch, whose windows lie inside."""
+    frame, landmark = index
+    count = frame.size
+    if count == 0:
         return
-    hm_height, hm_width, _ = heatmap_logits.shape
+    _, hm_height, hm_width, _ = heatmap_logits.shape
     side = 2 * half + 1
     offsets = np.arange(-half, half + 1)
-    window_rows = (rows[index, np.newaxis] + offsets)[:, :, np.newaxis]  # (N, k, 1)
-    window_cols = (cols[index, np.newaxis] + offsets)[:, np.newaxis, :]  # (N, 1, k)
-    channels = index[:, np.newaxis, np.newaxis]
-    logits = heatmap_logits[window_rows, window_cols, channels].astype(np.float64)  # (N, k, k)
-    confidence = 1.0 / (1.0 + np.exp(-logits))
-    flat = confidence.reshape(index.size, side * side)
+    window_rows = (rows[index][:, np.newaxis] + offsets)[:, :, np.newaxis]  # (N, k, 1)
+    window_cols = (cols[index][:, np.newaxis] + offsets)[:, np.newaxis, :]  # (N, 1, k)
+    frames = frame[:, np.newaxis, np.newaxis]
+    channels = landmark[:, np.newaxis, np.newaxis]
+    logits = heatmap_logits[frames, window_rows, window_cols, channels].astype(np.float64)
+    confidence = 1.0 / (1.0 + np.exp(-logits))  # (N, k, k)
+    flat = confidence.reshape(count, side * side)
     total = flat.sum(axis=1)
     confident = (flat.max(axis=1) >= min_confidence) & (total > 0)
-    x = (window_cols * confidence).reshape(index.size, side * side).sum(axis=1)
-    y = (window_rows * confidence).reshape(index.size, side * side).sum(axis=1)
-    chosen = index[confident]
-    out[chosen, 0] = x[confident] / hm_width / total[confident]
-    out[chosen, 1] = y[confident] / hm_height / total[confident]
+    x = (window_cols * confidence).reshape(count, side * side).sum(axis=1)
+    y = (window_rows * confidence).reshape(count, side * side).sum(axis=1)
+    chosen = (frame[confident], landmark[confident])
+    out[(*chosen, 0)] = x[confident] / hm_width / total[confident]
+    out[(*chosen, 1)] = y[confident] / hm_height / total[confident]
 
 
 def _refine_one(

@@ -113,10 +113,12 @@ class YuvPicture:
         size: int,
         value_range: tuple[float, float],
         border_zero: bool,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """RGB float32 (size, size, 3) in `value_range`: the picture warped by the 2x3 affine
         `matrix` (luma pixel coordinates to tensor coordinates). Outside the picture the
-        border is black (`border_zero`) or repeats the edge pixels, plane by plane."""
+        border is black (`border_zero`) or repeats the edge pixels, plane by plane. Written
+        into `out` (a frame of a batch) when given."""
         luma = np.vstack([matrix, [0.0, 0.0, 1.0]])
         chroma = (luma @ self._chroma_to_luma())[:2]
         border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
@@ -137,7 +139,12 @@ class YuvPicture:
             )
         ]
         lo, hi = value_range
-        tensor = cv2.transform(cv2.merge(planes).astype(np.float32), _to_range(self.colour, lo, hi))
+        tensor = cv2.transform(
+            cv2.merge(planes).astype(np.float32), _to_range(self.colour, lo, hi), dst=out
+        )
+        if out is not None and not np.shares_memory(tensor, out):
+            out[...] = tensor  # OpenCV could not write there (it never happened: a safeguard)
+            tensor = out
         # Converted colours outside the RGB cube are clipped, as every RGB converter does.
         np.clip(tensor, np.float32(min(lo, hi)), np.float32(max(lo, hi)), out=tensor)
         return tensor

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,7 +33,7 @@ import numpy as np
 import onnxruntime as ort
 
 from khfsm.vision.anchors import POSE_DETECTOR_ANCHORS, ssd_anchor_centers
-from khfsm.vision.batchrun import BatchRunner
+from khfsm.vision.batchrun import BatchRunner, ModelRunner
 from khfsm.vision.detection import Detection, decode_detections, remove_letterbox
 from khfsm.vision.examinee import (
     Change,
@@ -46,12 +46,14 @@ from khfsm.vision.examinee import (
     missed,
     seen,
 )
+from khfsm.vision.fanout import FanOut
 from khfsm.vision.geometry import (
     Letterbox,
     Roi,
     alignment_points_roi,
     crop_to_tensor,
-    project_to_image,
+    project_batch_to_image,
+    remove_letterboxes,
     scale_roi,
 )
 from khfsm.vision.heatmap import refine_from_heatmap
@@ -142,15 +144,16 @@ class PoseModels:
         self.detector = detector
         self.landmarker = landmarker
         self.anchors = ssd_anchor_centers(POSE_DETECTOR_ANCHORS)
-        self._run_detector = BatchRunner.for_session(detector)
-        self._run_landmarker = BatchRunner.for_session(landmarker)
+        self._run_detector: ModelRunner = BatchRunner.for_session(detector)
+        self._run_landmarker: ModelRunner = BatchRunner.for_session(landmarker)
+        self._fanout = FanOut(1)  # a batch's crops, one after the other (crop_in_threads)
 
     @property
     def on_gpu(self) -> bool:
         return self._run_landmarker.io_binding
 
     @property
-    def runners(self) -> tuple[BatchRunner, BatchRunner]:
+    def runners(self) -> tuple[ModelRunner, ModelRunner]:
         """How the detector and the landmark model are run."""
         return self._run_detector, self._run_landmarker
 
@@ -158,28 +161,57 @@ class PoseModels:
         """Run both models the GPU's way (`khfsm.vision.batchrun`): I/O binding, batches
         padded to a power of two up to `max_batch`. PoseService does it on a GPU, the
         benchmarks likewise, and tests on CPU, where the same code runs with device "cpu"."""
-        self._run_detector = BatchRunner(self.detector, io_binding=True, fixed_batch=max_batch)
-        self._run_landmarker = BatchRunner(self.landmarker, io_binding=True, fixed_batch=max_batch)
+        self.use_runners(
+            BatchRunner(self.detector, io_binding=True, fixed_batch=max_batch),
+            BatchRunner(self.landmarker, io_binding=True, fixed_batch=max_batch),
+        )
+
+    def use_runners(self, detector: ModelRunner, landmarker: ModelRunner) -> None:
+        """Run the models through these (`use_batching`; bench_pose.py replays a model's
+        outputs to time the work around it)."""
+        self._run_detector, self._run_landmarker = detector, landmarker
+
+    def crop_in_threads(self, threads: int) -> None:
+        """Crop the frames of each batch in `threads` threads at once (`khfsm.vision.fanout`;
+        1: one after the other in the batch's own thread)."""
+        if threads != self._fanout.threads:
+            self._fanout.close()
+            self._fanout = FanOut(threads)
+
+    @property
+    def crop_threads(self) -> int:
+        return self._fanout.threads
+
+    def _crop_batch(
+        self,
+        runner: ModelRunner,
+        size: int,
+        crop: Callable[[int, np.ndarray], Letterbox],
+        count: int,
+    ) -> tuple[np.ndarray, list[Letterbox]]:
+        """The batch of `count` frames that `runner` runs, each frame i written by
+        crop(i, the batch's frame i), and their letterboxes."""
+        batch = runner.batch_of(count, (size, size, 3))
+        return batch, self._fanout.map(lambda i: crop(i, batch[i]), range(count))
 
     def detect(self, frames: Sequence[Image]) -> list[list[Detection]]:
         """Person detections per frame (BGR or planes; normalised image coordinates), best first."""
         if not frames:
             return []
-        tensors, letterboxes = zip(
-            *(
-                crop_to_tensor(
-                    frame,
-                    None,
-                    DETECTOR_SIZE,
-                    keep_aspect_ratio=True,
-                    value_range=(-1.0, 1.0),
-                    border_zero=True,
-                )
-                for frame in frames
-            ),
-            strict=True,
-        )
-        boxes, scores = self._run_detector.run(np.stack(tensors))
+
+        def crop(i: int, out: np.ndarray) -> Letterbox:
+            return crop_to_tensor(
+                frames[i],
+                None,
+                DETECTOR_SIZE,
+                keep_aspect_ratio=True,
+                value_range=(-1.0, 1.0),
+                border_zero=True,
+                out=out,
+            )[1]
+
+        batch, letterboxes = self._crop_batch(self._run_detector, DETECTOR_SIZE, crop, len(frames))
+        boxes, scores = self._run_detector.run(batch, len(frames))
         out: list[list[Detection]] = []
         for i, letterbox in enumerate(letterboxes):
             detections = decode_detections(
@@ -192,25 +224,25 @@ class PoseModels:
     def landmarks(self, frames: Sequence[Image], rois: Sequence[Roi]) -> list[_Landmarks]:
         if not frames:
             return []
-        tensors, letterboxes = zip(
-            *(
-                crop_to_tensor(
-                    frame,
-                    roi,
-                    LANDMARK_SIZE,
-                    keep_aspect_ratio=True,
-                    value_range=(0.0, 1.0),
-                    border_zero=False,  # REPLICATE: the ROI usually extends past the frame
-                )
-                for frame, roi in zip(frames, rois, strict=True)
-            ),
-            strict=True,
+        if len(frames) != len(rois):
+            raise ValueError(f"{len(frames)} frames but {len(rois)} crops")
+
+        def crop(i: int, out: np.ndarray) -> Letterbox:
+            return crop_to_tensor(
+                frames[i],
+                rois[i],
+                LANDMARK_SIZE,
+                keep_aspect_ratio=True,
+                value_range=(0.0, 1.0),
+                border_zero=False,  # REPLICATE: the ROI usually extends past the frame
+                out=out,
+            )[1]
+
+        batch, letterboxes = self._crop_batch(
+            self._run_landmarker, LANDMARK_SIZE, crop, len(frames)
         )
-        raw, presence, _segmentation, heatmaps, world = self._run_landmarker.run(np.stack(tensors))
-        return [
-            _decode_landmarks(raw[i], float(presence[i, 0]), heatmaps[i], world[i], rois[i], lb)
-            for i, lb in enumerate(letterboxes)
-        ]
+        raw, presence, _segmentation, heatmaps, world = self._run_landmarker.run(batch, len(frames))
+        return _decode_landmarks(raw, presence, heatmaps, world, rois, letterboxes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,37 +258,48 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _decode_landmarks(
     raw: np.ndarray,
-    presence: float,
-    heatmap: np.ndarray,
+    presence: np.ndarray,
+    heatmaps: np.ndarray,
     world: np.ndarray,
-    roi: Roi,
-    letterbox: Letterbox,
-) -> _Landmarks:
-    values = raw.reshape(NUM_MODEL_LANDMARKS, 5).astype(np.float64)
+    rois: Sequence[Roi],
+    letterboxes: Sequence[Letterbox],
+) -> list[_Landmarks]:
+    """The landmark model's outputs for a batch of crops, decoded together: one array
+    operation per step for the whole batch, not one per frame (a GPU batch of 16 frames
+    otherwise spends its time in NumPy's per-call overhead, holding the GIL). Every step is
+    elementwise, or a reduction within one frame's landmark, so each frame's result is bit for
+    bit what decoding it alone gives (tests/vision/test_batching.py)."""
+    frames = len(rois)
+    values = raw.reshape(frames, NUM_MODEL_LANDMARKS, 5).astype(np.float64)
     crop = np.stack(
         [
-            values[:, 0] / LANDMARK_SIZE,
-            values[:, 1] / LANDMARK_SIZE,
-            values[:, 2] / LANDMARK_SIZE,
-            _sigmoid(values[:, 3]),
-            _sigmoid(values[:, 4]),
+            values[..., 0] / LANDMARK_SIZE,
+            values[..., 1] / LANDMARK_SIZE,
+            values[..., 2] / LANDMARK_SIZE,
+            _sigmoid(values[..., 3]),
+            _sigmoid(values[..., 4]),
         ],
-        axis=1,
+        axis=-1,
     )
-    crop = refine_from_heatmap(crop, heatmap)
-    crop[:, :2] = letterbox.remove(crop[:, :2])
-    image = project_to_image(crop, roi)
-    metres = world.reshape(NUM_MODEL_LANDMARKS, 3)[:NUM_LANDMARKS].astype(np.float64)
-    cos, sin = np.cos(roi.rotation), np.sin(roi.rotation)
+    crop = refine_from_heatmap(crop, heatmaps)
+    crop[..., :2] = remove_letterboxes(crop[..., :2], letterboxes)
+    image = project_batch_to_image(crop, rois)
+    metres = world.reshape(frames, NUM_MODEL_LANDMARKS, 3)[:, :NUM_LANDMARKS].astype(np.float64)
+    # np.cos of each ROI's angle, as a float: the same values as one frame alone computes.
+    cos = np.array([[np.cos(roi.rotation)] for roi in rois])
+    sin = np.array([[np.sin(roi.rotation)] for roi in rois])
     rotated = np.stack(
         [
-            cos * metres[:, 0] - sin * metres[:, 1],
-            sin * metres[:, 0] + cos * metres[:, 1],
-            metres[:, 2],
+            cos * metres[..., 0] - sin * metres[..., 1],
+            sin * metres[..., 0] + cos * metres[..., 1],
+            metres[..., 2],
         ],
-        axis=1,
+        axis=-1,
     )
-    return _Landmarks(image=image, world=rotated, presence=presence)
+    return [
+        _Landmarks(image=image[i], world=rotated[i], presence=float(presence[i, 0]))
+        for i in range(frames)
+    ]
 
 
 def _roi_from_detection(detection: Detection, width: int, height: int) -> Roi:

@@ -26,6 +26,7 @@ from khfsm.domain.replay import replay
 from khfsm.registry import get_exercise
 from khfsm.settings import Settings
 from khfsm.store import StoreError
+from khfsm.vision.pose import load_pose_models
 from tests.server.conftest import CAMERA_GRACE_S, CLIP, REPO_ROOT, assert_recording
 from tests.server.test_trace import face_material
 
@@ -240,3 +241,18 @@ async def test_opencvs_pool_is_sized_to_the_inference_workers_unless_set(
             assert cv2.getNumThreads() == expected
     finally:
         cv2.setNumThreads(before)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("crop_threads", "expected"), [(0, 1), (2, 2)])
+async def test_a_pose_batch_is_cropped_in_the_threads_planned_or_asked(
+    site_settings: Settings, crop_threads: int, expected: int
+) -> None:
+    """On CPU a batch holds one frame: no helper threads unless asked (KHFSM_CROP_THREADS)."""
+    settings = site_settings.model_copy(update={"crop_threads": crop_threads})
+    models = load_pose_models(settings.inference_threads, settings.providers, settings.models_dir)
+    try:
+        async with khfsm.Site(settings) as site:
+            assert site.pose.crop_threads == models.crop_threads == expected
+    finally:
+        models.crop_in_threads(1)  # the site's models are cached per process: as found

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from khfsm.vision.batching import PoseService
-from khfsm.vision.pose import PoseEstimate, PoseTracker, load_pose_models
+from khfsm.vision.pose import PoseEstimate, PoseModels, PoseTracker, load_pose_models
 
 Reader = Callable[[str], np.ndarray]
 
@@ -57,16 +57,24 @@ async def _serve_lanes(
     return results
 
 
-@pytest.mark.parametrize(("max_batch", "workers"), [(4, 1), (8, 2), (1, 1)])
-def test_batched_equals_unbatched(parity_image: Reader, max_batch: int, workers: int) -> None:
-    models = load_pose_models()
+@pytest.mark.parametrize(
+    ("max_batch", "workers", "crop_threads"), [(4, 1, 1), (8, 2, 3), (1, 1, 1), (4, 2, 2)]
+)
+def test_batched_equals_unbatched(
+    parity_image: Reader, max_batch: int, workers: int, crop_threads: int
+) -> None:
+    base = load_pose_models()
     sequences = _lane_sequences(parity_image)
     expected = {}
     for lane, frames in sequences.items():
-        tracker = PoseTracker(models)
+        tracker = PoseTracker(base)
         expected[lane] = [tracker.process(frame) for frame in frames]
 
-    service = PoseService(models, max_batch=max_batch, max_wait_ms=20.0, workers=workers)
+    models = PoseModels(base.detector, base.landmarker)  # its crop threads are this test's
+    service = PoseService(
+        models, max_batch=max_batch, max_wait_ms=20.0, workers=workers, crop_threads=crop_threads
+    )
+    assert models.crop_threads == crop_threads
     got = anyio.run(_serve_lanes, service, sequences)
 
     for lane in sequences:
@@ -75,8 +83,11 @@ def test_batched_equals_unbatched(parity_image: Reader, max_batch: int, workers:
     assert all(r is None for r in got[3]), "coffee.png has no person"
     if max_batch > 1:
         assert service.frames_run > service.batches_run, "frames were never batched together"
-    # every batch ran the real models on CPU: some milliseconds each, never none
+    # every batch ran the real models on CPU: some milliseconds each, never none; most of it
+    # in the models' runs, which are part of the batch's time, and all of it CPU work
     assert service.batch_seconds > 0.001 * service.batches_run > 0
+    assert 0.5 * service.batch_seconds < service.model_seconds < service.batch_seconds
+    assert service.batch_cpu_seconds > 0.5 * service.model_seconds
 
 
 def test_frames_of_one_lane_come_back_in_order(parity_image: Reader) -> None:

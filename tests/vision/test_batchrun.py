@@ -36,6 +36,20 @@ def test_io_binding_and_padding_give_exactly_the_plain_outputs(count: int) -> No
             assert a.tobytes() == b.tobytes()
 
 
+@pytest.mark.parametrize("count", [1, 3, 5])
+def test_a_batch_made_for_its_shape_runs_as_it_is_and_gives_the_same_outputs(count: int) -> None:
+    landmarker = load_pose_models().landmarker
+    runner = BatchRunner(landmarker, io_binding=True, fixed_batch=8)
+    rng = np.random.default_rng(5)
+    frames = rng.uniform(0, 1, (count, LANDMARK_SIZE, LANDMARK_SIZE, 3)).astype(np.float32)
+    batch = runner.batch_of(count, (LANDMARK_SIZE, LANDMARK_SIZE, 3))
+    assert batch.shape[0] == runner.shape_for(count) and batch.dtype == np.float32
+    assert not batch[count:].any()  # the padding frames are zero
+    batch[:count] = frames
+    for a, b in zip(runner.run(batch, count), runner.run(frames), strict=True):
+        assert a.shape[0] == count and a.tobytes() == b.tobytes()
+
+
 def test_batches_are_padded_to_a_power_of_two_up_to_the_largest_shape() -> None:
     session = load_pose_models().landmarker
     sixteen = BatchRunner(session, io_binding=True, fixed_batch=16)

@@ -60,3 +60,21 @@ def test_a_confident_peak_pulls_the_landmark_to_it_and_an_unconfident_window_lea
     assert refined[1, 1] == pytest.approx(6 / 64, abs=1e-6)  # mean of rows 5, 6, 7
     np.testing.assert_array_equal(refined[2], landmarks[2])  # nothing confident: unchanged
     np.testing.assert_array_equal(refined[:, 2:], landmarks[:, 2:])  # z, scores untouched
+
+
+def test_a_batch_of_frames_is_refined_bit_for_bit_as_each_frame_alone() -> None:
+    rng = np.random.default_rng(7)
+    frames = 5
+    logits = (rng.standard_normal((frames, 64, 64, 39)) * 4.0).astype(np.float32)
+    landmarks = np.concatenate(
+        [rng.uniform(-0.2, 1.2, (frames, 39, 2)), rng.uniform(0.0, 1.0, (frames, 39, 3))], axis=2
+    )
+    together = refine_from_heatmap(landmarks, logits)
+    assert together.shape == landmarks.shape
+    for b in range(frames):
+        alone = refine_from_heatmap(landmarks[b], logits[b])
+        assert (
+            together[b].tobytes()
+            == alone.tobytes()
+            == one_by_one(landmarks[b], logits[b]).tobytes()
+        )

@@ -128,6 +128,28 @@ def test_planes_give_the_tensor_of_the_converted_picture(videos: Path) -> None:
         )
 
 
+def test_a_crop_written_into_a_batch_is_the_crop_made_alone(videos: Path) -> None:
+    """`crop_to_tensor(out=...)` (a GPU batch's frames, cropped straight into the batch) gives
+    bit for bit the tensor made alone, from planes and from BGR, and writes it there."""
+    with av.open(str(videos / CLIP)) as container:
+        frame = next(container.decode(video=0))
+    planes, bgr = yuv_picture(frame), to_bgr(frame)
+    assert planes is not None
+    roi = Roi(0.45, 0.55, 0.5, 0.5 * bgr.shape[1] / bgr.shape[0], rotation=0.3)
+    batch = np.full((4, 256, 256, 3), np.nan, np.float32)
+    for k, (image, area, border_zero) in enumerate(
+        [(planes, roi, False), (planes, None, True), (bgr, roi, False), (bgr, None, True)]
+    ):
+        options = {"keep_aspect_ratio": True, "value_range": (-1.0, 1.0)}
+        alone, lb_alone = crop_to_tensor(image, area, 256, border_zero=border_zero, **options)
+        into, lb_into = crop_to_tensor(
+            image, area, 256, border_zero=border_zero, out=batch[k], **options
+        )
+        assert lb_alone == lb_into
+        assert np.shares_memory(into, batch)
+        assert alone.tobytes() == batch[k].tobytes(), f"crop {k} differs in the batch"
+
+
 def encoded(
     path: Path, pix_fmt: str, colorspace: int | None = None, codec: str = "libx264"
 ) -> Path:
