@@ -8,11 +8,15 @@ Prints (on CPU):
    (landmark model on the previous frame's ROI) and re-detection frames (detector + landmarks);
 2. throughput of tracking steps at batch sizes 1, 4, 8 with 1 and 2 intra-op threads, and with
    two batches in flight at once (PoseService workers=2, one intra-op thread each);
-3. how many 20 fps lanes that sustains, from the best configuration.
+3. how many 20 fps lanes that sustains, from the best configuration;
+4. the CPU work of a GPU batch of 16 frames around the models' runs (crops, decoding their
+   outputs; the runs replayed), cropped in 1, 2 or 4 threads: on a GPU what a batch, and so
+   every lane in it, waits for besides the GPU (also printed with --providers cuda).
 
 With --providers cuda, section 2 measures the GPU path as `PoseService` runs it instead: I/O
 binding (`khfsm.vision.batchrun`), full batches of 1 to 64 frames with
-1, 2 or 4 batches in flight (threads of one process, so pre/post-processing shares its GIL).
+1, 2 or 4 batches in flight (threads of one process, so pre/post-processing shares its GIL),
+each batch cropped in the threads a server gives it (`inference_plan`).
 
 Frames come from a real clip (default: the first frames of a shared exercise video; else the
 parity photos), taken as a live lane takes them (a video's pictures as their planes, see
@@ -33,8 +37,11 @@ from functools import partial
 from pathlib import Path
 
 import cv2
+import numpy as np
 import onnxruntime as ort
 
+from khfsm.vision.batching import inference_plan
+from khfsm.vision.batchrun import ModelRunner
 from khfsm.vision.media import open_video
 from khfsm.vision.picture import Image
 from khfsm.vision.pose import PoseModels, PoseTracker, Track, estimate_batch, load_pose_models
@@ -130,6 +137,59 @@ def throughput(
     return done / (time.perf_counter() - start)
 
 
+class ReplayedModel:
+    """Stands in for a model when only the work around it is timed: runs it once per batch
+    size, then hands back those outputs. On a GPU the runs cost the CPU little; what a batch
+    then waits for is this work (crops, decoding the outputs), done on the CPU."""
+
+    def __init__(self, runner: ModelRunner) -> None:
+        self._runner = runner
+        self._outputs: dict[int, list[np.ndarray]] = {}
+
+    @property
+    def io_binding(self) -> bool:
+        return self._runner.io_binding
+
+    def batch_of(self, count: int, frame: tuple[int, ...]) -> np.ndarray:
+        return self._runner.batch_of(count, frame)
+
+    def run(self, batch: np.ndarray, count: int | None = None) -> list[np.ndarray]:
+        count = batch.shape[0] if count is None else count
+        if count not in self._outputs:
+            self._outputs[count] = self._runner.run(batch, count)
+        return self._outputs[count]
+
+
+AROUND_BATCH = 16  # GPU_BATCH, the server's batch on a GPU
+AROUND_THREADS = (1, 2, 4)
+
+
+def work_around_models(frames: list[Image], repeats: int) -> None:
+    """A GPU batch's CPU work (crops, decoding the models' outputs; the runs replayed), by the
+    threads that crop its frames (`khfsm.vision.fanout`, the server's KHFSM_CROP_THREADS)."""
+    base = load_pose_models(threads=1)
+    models = PoseModels(base.detector, base.landmarker)  # not the cached, shared one
+    models.use_batching(AROUND_BATCH)
+    rois = tracking_rois(models, frames)
+    pairs = [(f, r) for f, r in zip(frames, rois, strict=True) if r is not None]
+    pairs = list(itertools.islice(itertools.cycle(pairs), AROUND_BATCH))
+    batch, tracks = [f for f, _ in pairs], [r for _, r in pairs]
+    models.use_runners(*(ReplayedModel(runner) for runner in models.runners))
+    print(
+        f"\n4. a GPU batch's CPU work around the models ({AROUND_BATCH} tracking frames, the "
+        "models' outputs replayed; median ms per batch)"
+    )
+    for threads in AROUND_THREADS:
+        if threads > (os.cpu_count() or 1):
+            continue
+        models.crop_in_threads(threads)
+        ms = median_ms(partial(estimate_batch, models, batch, tracks), repeats)
+        print(
+            f"   cropped in {threads} thread(s): {ms:6.1f} ms = {ms / AROUND_BATCH:.2f} ms a frame"
+        )
+    models.crop_in_threads(1)
+
+
 GPU_BATCHES = (1, 8, 16, 32, 64)
 GPU_WORKERS = (1, 2, 4)
 
@@ -143,6 +203,7 @@ def gpu_throughput(models: PoseModels, frames: list[Image], seconds: float) -> d
     fps = {}
     for batch in GPU_BATCHES:
         models.use_batching(batch)
+        models.crop_in_threads(inference_plan(True, max_batch=batch).crop_threads)  # a server's
         for workers in GPU_WORKERS:
             fps[(batch, workers)] = throughput(
                 models, [f for f, _ in pairs], [r for _, r in pairs], batch, workers, seconds
@@ -172,6 +233,7 @@ def main_gpu(args: argparse.Namespace) -> None:
         f"\n3. lanes at {LANE_FPS:.0f} fps one process sustains on this GPU (batch {batch}, "
         f"{workers} in flight): {best:.1f} / {LANE_FPS:.0f} = {int(best // LANE_FPS)} lanes"
     )
+    work_around_models(frames, 3 * args.repeats)
 
 
 def main() -> None:
@@ -229,6 +291,7 @@ def main() -> None:
     print(f"   batch {best_key[0]}, {labels[best_key[1]]})")
     print(f"   {best:.1f} frames/s / {LANE_FPS:.0f} = {int(best // LANE_FPS)} lanes")
     print("   (each re-detection adds a detector run; with the person in view it is rare)")
+    work_around_models(frames, 3 * args.repeats)
 
 
 if __name__ == "__main__":

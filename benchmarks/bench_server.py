@@ -325,13 +325,14 @@ def inference_alone(clip: Path, seconds: float) -> float:
 
     with contextlib.redirect_stdout(io.StringIO()):
         models = load_pose_models(threads=1)
-        workers, batch = inference_plan(models.on_gpu)
-        cv2.setNumThreads(workers)  # as a server sizes OpenCV's pool (khfsm.site)
-        frames = load_frames(clip, max(40, 2 * batch))
+        plan = inference_plan(models.on_gpu)
+        cv2.setNumThreads(plan.workers)  # as a server sizes OpenCV's pool (khfsm.site)
+        frames = load_frames(clip, max(40, 2 * plan.max_batch))
         rois = tracking_rois(models, frames)
     if models.on_gpu:
-        models.use_batching(batch)
-    return throughput(models, frames, rois, batch, workers, seconds)
+        models.use_batching(plan.max_batch)
+    models.crop_in_threads(plan.crop_threads)
+    return throughput(models, frames, rois, plan.max_batch, plan.workers, seconds)
 
 
 class GpuMeter:
@@ -417,12 +418,12 @@ async def step(
     gil_held = [meter.stop() for meter in meters]
     gpu_use = gpu.stop()
     # Frames per pose batch over the step, all servers: how full the batches were.
-    batches, batched, batch_seconds = (
+    batches, batched, batch_seconds, model_seconds, batch_cpu_seconds = (
         sum(
             final["inference"][key] - before[key]
             for final, before in zip(finals, inference_before, strict=True)
         )
-        for key in ("batches", "frames", "batch_seconds")
+        for key in ("batches", "frames", "batch_seconds", "model_seconds", "batch_cpu_seconds")
     )
     stop.set()
     await asyncio.gather(*pollers)
@@ -494,6 +495,8 @@ async def step(
         "gil_held": gil_held,
         "frames_per_batch": batched / batches if batches else 0.0,
         "batch_ms": 1000 * batch_seconds / batches if batches else 0.0,
+        "batch_model_ms": 1000 * model_seconds / batches if batches else 0.0,
+        "batch_cpu_ms": 1000 * batch_cpu_seconds / batches if batches else 0.0,
         "gpu": gpu_use,
         "gil_why_not": next((meter.why_not for meter in meters if meter.why_not), ""),
     }
@@ -682,8 +685,7 @@ def run_ramp(args: argparse.Namespace, servers: list[Server], reference: list[fl
             + f"; {total:.1f} frames/s assessed in all"
         )
         print("    " + gil_text(result))
-        print(f"    pose batches: {result['frames_per_batch']:.1f} frames and "
-              f"{result['batch_ms']:.1f} ms each on average" + gpu_text(result))  # fmt: skip
+        print("    " + batch_text(result))
         if not result["kept_up"]:
             if args.keep_going:
                 continue
@@ -691,6 +693,17 @@ def run_ramp(args: argparse.Namespace, servers: list[Server], reference: list[fl
         if sustained in (0, lanes - args.lane_step):
             sustained, best = lanes, result
     return Ramp(plan["provider"], sustained, best, peak)
+
+
+def batch_text(result: dict[str, Any]) -> str:
+    """The pose batches of a step: how full, how long, and where the time went. A lane's next
+    frame waits for its last, so a batch's duration caps every lane in it; what is neither
+    the models' runs nor CPU work around them was waiting for a core or the GIL."""
+    return (
+        f"pose batches: {result['frames_per_batch']:.1f} frames and {result['batch_ms']:.1f} ms "
+        f"each on average ({result['batch_model_ms']:.1f} ms in the models' runs; CPU "
+        f"{result['batch_cpu_ms']:.1f} ms)" + gpu_text(result)
+    )
 
 
 def print_summary(ramp: Ramp, reference: list[float]) -> None:
@@ -716,8 +729,7 @@ def print_summary(ramp: Ramp, reference: list[float]) -> None:
               f"each lane's last 10 s {best['latency_ms_p99_recent']:.0f} ms")  # fmt: skip
         print(f"  event-loop lag p99 at {sustained} lane(s): {best['loop_lag_ms']['p99']:.1f} ms")
         print(f"  at {sustained} lane(s): {gil_text(best)}")
-        print(f"  at {sustained} lane(s): pose batches of {best['frames_per_batch']:.1f} frames "
-              f"and {best['batch_ms']:.1f} ms on average{gpu_text(best)}")  # fmt: skip
+        print(f"  at {sustained} lane(s): {batch_text(best)}")
         sizes = [lane["mb_per_min"] for lane in best["per_lane"]]
         print(f"  recording size: {min(sizes):.1f}-{max(sizes):.1f} MB per minute of video")
 

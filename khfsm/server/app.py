@@ -162,7 +162,12 @@ async def health(request: Request) -> JSONResponse:
             "max_batch": site.pose.max_batch,
             "batches": site.pose.batches_run,
             "frames": site.pose.frames_run,
+            "crop_threads": site.pose.crop_threads,
+            # A batch's wall time, of which in the models' runs, and its CPU time: what a
+            # batch waited for beyond these was a core or the GIL (bench_server.py prints it).
             "batch_seconds": round(site.pose.batch_seconds, 3),
+            "model_seconds": round(site.pose.model_seconds, 3),
+            "batch_cpu_seconds": round(site.pose.batch_cpu_seconds, 3),
         },
         "decode": {"device": site.decode.name, "reason": site.decode.reason},
         "event_loop_lag_ms": site.monitor.lag_ms(lag_window),
