@@ -37,7 +37,11 @@ class Letterbox:
 
     def remove(self, points: np.ndarray) -> np.ndarray:
         """Map normalised tensor coordinates (..., 2+) back to the un-padded ROI."""
-        return remove_letterboxes(np.asarray(points)[np.newaxis], [self])[0]
+        # Scalar sides, not remove_letterboxes' columns: called for every detection.
+        out = np.array(points, dtype=np.float64)
+        out[..., 0] = (out[..., 0] - self.left) / (1.0 - self.left - self.right)
+        out[..., 1] = (out[..., 1] - self.top) / (1.0 - self.top - self.bottom)
+        return out
 
 
 def remove_letterboxes(points: np.ndarray, letterboxes: Sequence[Letterbox]) -> np.ndarray:
@@ -72,7 +76,7 @@ def crop_to_tensor(
     image into a size x size RGB float32 tensor scaled to `value_range`. A `YuvPicture` is
     warped plane by plane and converted in the crop only (see `khfsm.vision.picture`).
     `out`: a float32 (size, size, 3) array to write the tensor into (a frame of a batch,
-    which then needs no copy into the batch); the tensor returned is then `out`.
+    which then needs no copy into the batch); the tensor returned is then a view of it.
 
     The warp runs on the BGR image and channels are swapped afterwards: interpolation is
     per channel, so this is bit-identical to converting first, and cheaper.
