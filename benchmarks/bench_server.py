@@ -418,12 +418,19 @@ async def step(
     gil_held = [meter.stop() for meter in meters]
     gpu_use = gpu.stop()
     # Frames per pose batch over the step, all servers: how full the batches were.
-    batches, batched, batch_seconds, model_seconds, batch_cpu_seconds = (
+    batches, batched, batch_seconds, model_seconds, batch_cpu_seconds, wait_seconds = (
         sum(
             final["inference"][key] - before[key]
             for final, before in zip(finals, inference_before, strict=True)
         )
-        for key in ("batches", "frames", "batch_seconds", "model_seconds", "batch_cpu_seconds")
+        for key in (
+            "batches",
+            "frames",
+            "batch_seconds",
+            "model_seconds",
+            "batch_cpu_seconds",
+            "wait_seconds",
+        )
     )
     stop.set()
     await asyncio.gather(*pollers)
@@ -497,6 +504,7 @@ async def step(
         "batch_ms": 1000 * batch_seconds / batches if batches else 0.0,
         "batch_model_ms": 1000 * model_seconds / batches if batches else 0.0,
         "batch_cpu_ms": 1000 * batch_cpu_seconds / batches if batches else 0.0,
+        "frame_wait_ms": 1000 * wait_seconds / batched if batched else 0.0,
         "gpu": gpu_use,
         "gil_why_not": next((meter.why_not for meter in meters if meter.why_not), ""),
     }
@@ -696,13 +704,15 @@ def run_ramp(args: argparse.Namespace, servers: list[Server], reference: list[fl
 
 
 def batch_text(result: dict[str, Any]) -> str:
-    """The pose batches of a step: how full, how long, and where the time went. A lane's next
-    frame waits for its last, so a batch's duration caps every lane in it; what is neither
-    the models' runs nor CPU work around them was waiting for a core or the GIL."""
+    """The pose batches of a step: how full, how long, where the time went, and how long a
+    frame waited for its batch to begin. A lane's next frame waits for its last, so a frame's
+    wait plus its batch's duration cap the lane's rate; what is neither the models' runs nor
+    CPU work around them was waiting for a core or the GIL."""
     return (
         f"pose batches: {result['frames_per_batch']:.1f} frames and {result['batch_ms']:.1f} ms "
         f"each on average ({result['batch_model_ms']:.1f} ms in the models' runs; CPU "
-        f"{result['batch_cpu_ms']:.1f} ms)" + gpu_text(result)
+        f"{result['batch_cpu_ms']:.1f} ms); a frame waited {result['frame_wait_ms']:.1f} ms "
+        "for its batch" + gpu_text(result)
     )
 
 

@@ -168,6 +168,8 @@ async def health(request: Request) -> JSONResponse:
             "batch_seconds": round(site.pose.batch_seconds, 3),
             "model_seconds": round(site.pose.model_seconds, 3),
             "batch_cpu_seconds": round(site.pose.batch_cpu_seconds, 3),
+            # Summed over frames: submitted by a lane until its batch began.
+            "wait_seconds": round(site.pose.wait_seconds, 3),
         },
         "decode": {"device": site.decode.name, "reason": site.decode.reason},
         "event_loop_lag_ms": site.monitor.lag_ms(lag_window),

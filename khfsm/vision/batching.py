@@ -84,6 +84,7 @@ class _Job:
     lane: Hashable
     frame: Image
     done: anyio.Event = field(default_factory=anyio.Event)
+    submitted: float = field(default_factory=time.perf_counter)
     result: PoseStep | None = None
     error: BaseException | None = None
 
@@ -139,6 +140,9 @@ class PoseService:
         self.batch_seconds = 0.0
         self.model_seconds = 0.0
         self.batch_cpu_seconds = 0.0
+        # Summed over frames: from a lane's submission to its batch's start (waiting for a
+        # worker, for the batch to fill, for the lane's previous frame to come back).
+        self.wait_seconds = 0.0
 
     def warm_up(self) -> list[int]:
         """On a GPU, run every batch shape of both models once (blocking: call it in a
@@ -254,6 +258,7 @@ class PoseService:
             self.batch_seconds += times.seconds
             self.model_seconds += times.model_seconds
             self.batch_cpu_seconds += times.cpu_seconds
+            self.wait_seconds += sum(times.started - job.submitted for job in batch)
             for job, step in zip(batch, steps, strict=True):
                 if job.lane not in self._forgotten:
                     self._tracks[job.lane] = step.next_track
@@ -269,6 +274,7 @@ class PoseService:
 
 @dataclass(frozen=True, slots=True)
 class _BatchTimes:
+    started: float  # perf_counter when the worker thread took it up
     seconds: float  # wall time, from the start in the worker thread to the results
     model_seconds: float  # of which in the models' runs
     cpu_seconds: float  # CPU time: the worker thread's and its crop helpers'
@@ -288,6 +294,7 @@ def _timed_batch(
     )
     steps = estimate_batch(models, frames, tracks)
     times = _BatchTimes(
+        started=started,
         seconds=time.perf_counter() - started,
         model_seconds=model_seconds() - models_s,
         cpu_seconds=time.thread_time() - cpu + helper_cpu_s() - helpers,

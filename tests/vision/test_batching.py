@@ -88,6 +88,8 @@ def test_batched_equals_unbatched(
     assert service.batch_seconds > 0.001 * service.batches_run > 0
     assert 0.5 * service.batch_seconds < service.model_seconds < service.batch_seconds
     assert service.batch_cpu_seconds > 0.5 * service.model_seconds
+    # four lanes share one worker: most frames waited for another lane's batch
+    assert service.wait_seconds > 0.001 * service.frames_run
 
 
 def test_frames_of_one_lane_come_back_in_order(parity_image: Reader) -> None:
