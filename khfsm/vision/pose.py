@@ -241,7 +241,8 @@ class PoseModels:
         batch, letterboxes = self._crop_batch(
             self._run_landmarker, LANDMARK_SIZE, crop, len(frames)
         )
-        raw, presence, _segmentation, heatmaps, world = self._run_landmarker.run(batch, len(frames))
+        # The bundled model has no segmentation output: dropped as unused (models/convert.py).
+        raw, presence, heatmaps, world = self._run_landmarker.run(batch, len(frames))
         return _decode_landmarks(raw, presence, heatmaps, world, rois, letterboxes)
 
 
