@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from khfsm.vision.batching import inference_plan
+from khfsm.vision.batching import GPU_BATCH, inference_plan
 from khfsm.vision.batchrun import ModelRunner
 from khfsm.vision.media import open_video
 from khfsm.vision.picture import Image
@@ -160,7 +160,6 @@ class ReplayedModel:
         return self._outputs[count]
 
 
-AROUND_BATCH = 16  # GPU_BATCH, the server's batch on a GPU
 AROUND_THREADS = (1, 2, 4)
 
 
@@ -169,14 +168,14 @@ def work_around_models(frames: list[Image], repeats: int) -> None:
     threads that crop its frames (`khfsm.vision.fanout`, the server's KHFSM_CROP_THREADS)."""
     base = load_pose_models(threads=1)
     models = PoseModels(base.detector, base.landmarker)  # not the cached, shared one
-    models.use_batching(AROUND_BATCH)
+    models.use_batching(GPU_BATCH)
     rois = tracking_rois(models, frames)
     pairs = [(f, r) for f, r in zip(frames, rois, strict=True) if r is not None]
-    pairs = list(itertools.islice(itertools.cycle(pairs), AROUND_BATCH))
+    pairs = list(itertools.islice(itertools.cycle(pairs), GPU_BATCH))
     batch, tracks = [f for f, _ in pairs], [r for _, r in pairs]
     models.use_runners(*(ReplayedModel(runner) for runner in models.runners))
     print(
-        f"\n4. a GPU batch's CPU work around the models ({AROUND_BATCH} tracking frames, the "
+        f"\n4. a GPU batch's CPU work around the models ({GPU_BATCH} tracking frames, the "
         "models' outputs replayed; median ms per batch)"
     )
     for threads in AROUND_THREADS:
@@ -184,9 +183,7 @@ def work_around_models(frames: list[Image], repeats: int) -> None:
             continue
         models.crop_in_threads(threads)
         ms = median_ms(partial(estimate_batch, models, batch, tracks), repeats)
-        print(
-            f"   cropped in {threads} thread(s): {ms:6.1f} ms = {ms / AROUND_BATCH:.2f} ms a frame"
-        )
+        print(f"   cropped in {threads} thread(s): {ms:6.1f} ms = {ms / GPU_BATCH:.2f} ms a frame")
     models.crop_in_threads(1)
 
 

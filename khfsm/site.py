@@ -206,19 +206,18 @@ class Site:
                 settings.max_batch,
                 crop_threads=settings.crop_threads,
             )
-            workers = plan.workers
             pose = PoseService(
                 models,
                 max_batch=plan.max_batch,
                 max_wait_ms=settings.max_wait_ms,
-                workers=workers,
+                workers=plan.workers,
                 crop_threads=plan.crop_threads,
             )
             # OpenCV splits each crop over its pool, one thread per core by default in every
             # process: 8 servers on 16 cores ran 128 threads, and a fifth of their CPU went to
             # the pools (README, "More lanes than one process carries"). As many as the
             # batches that run at once keep what a 2-core server gained from two.
-            cv2.setNumThreads(settings.opencv_threads or workers)
+            cv2.setNumThreads(settings.opencv_threads or plan.workers)
             # Each batch shape once before the first lane (a GPU plans each on first use).
             await anyio.to_thread.run_sync(pose.warm_up)
             self.decode = await anyio.to_thread.run_sync(

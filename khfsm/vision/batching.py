@@ -40,9 +40,10 @@ GPU_BATCH = 16
 GPU_WORKERS = 2
 # A GPU batch's crops, this many at once (khfsm.vision.fanout): OpenCV releases the GIL, so a
 # batch of 16 need not wait for 16 crops one after the other. Not yet measured on a GPU; on
-# 2 cores (a batch of 16 720p tracking frames, the models' outputs replayed, so only the work
-# around them is timed) 2 threads took 12.9-15.6 ms against 19.4-19.6 ms in one. Four: about
-# a quarter of a 16-core machine's cores, shared by the batches in flight.
+# 2 cores (a batch of 16 tracking frames, the models' outputs replayed, so only the work
+# around them is timed: bench_pose.py, section 4) 2 threads were 1.04 to 1.6 times as fast as
+# one, depending on the moment. Four: about a quarter of a 16-core machine's cores, shared by
+# the batches in flight; a guess until a GPU machine measures it (KHFSM_CROP_THREADS).
 GPU_CROP_THREADS = 4
 
 
