@@ -16,13 +16,17 @@ checks bit equality).
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import anyio
+import anyio.from_thread
+import anyio.to_thread
 
 from khfsm.errors import KhfsmError
 from khfsm.vision.batchrun import BatchRunner, model_seconds, warm_up
@@ -96,14 +100,21 @@ class PoseServiceStopped(KhfsmError, RuntimeError):
 
 class PoseService:
     """Batches frames from all lanes: collects up to max_batch frames or waits max_wait_ms,
-    runs detection/landmark models in worker threads (anyio.to_thread.run_sync with a
-    CapacityLimiter), returns each result to the right lane, in order per lane. Never blocks
-    the event loop.
+    runs detection/landmark models in worker threads, returns each result to the right lane,
+    in order per lane. Never blocks the event loop.
 
-    `workers` batches may be in flight at once (each in its own thread). On CPU, batching buys
-    little (benchmarks/bench_pose.py: batch 1 is as fast per frame as batch 4 or 8 on a 2-core
-    VM); what helps there is workers = number of cores with one intra-op thread per session.
-    Larger batches pay off on a GPU.
+    `workers` batches may be in flight at once, each in its own long-lived thread, which takes
+    its next batch itself as soon as it has finished one: the event loop is not on that path.
+    (It used to be: a worker's result went back to the loop, which released the slot, formed
+    the next batch and handed it to a thread again, three turns of a loop busy with every
+    lane. At 12 lanes of 720p on 2 cores the two workers idled 12 % of the time between
+    batches while every lane had a frame waiting, and the process used 1.76 of its 2 cores.)
+    Results go back to the lanes through one delivery thread, so a worker never waits for the
+    loop either.
+
+    On CPU, batching buys little (benchmarks/bench_pose.py: batch 1 is as fast per frame as
+    batch 4 or 8 on a 2-core VM); what helps there is workers = number of cores with one
+    intra-op thread per session. Larger batches pay off on a GPU.
     """
 
     def __init__(
@@ -126,12 +137,15 @@ class PoseService:
         self.crop_threads = crop_threads
         self._max_wait = max_wait_ms / 1000.0
         self.workers = workers
+        # Shared by the event loop (submissions, forget) and the worker threads; held only
+        # to move jobs and results, never during a batch, so the loop never waits long on it.
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._gathering = threading.Lock()  # held by the worker forming the next batch
         self._pending: deque[_Job] = deque()  # arrival order, across lanes
         self._busy: set[Hashable] = set()  # lanes with a frame in a batch
         self._tracks: dict[Hashable, Track] = {}
         self._forgotten: set[Hashable] = set()  # busy lanes whose result must not be kept
-        # anyio primitives need a running event loop, so they are created in run().
-        self._changed: anyio.Event | None = None
         self.batches_run = 0
         self.frames_run = 0
         # Wall time from a batch's start in its worker thread to its results: how long each
@@ -154,26 +168,31 @@ class PoseService:
         return sorted({shape for runner in runners for shape in warm_up(runner)})
 
     async def run(self) -> None:
-        """Serve until cancelled (start it in the server's task group)."""
-        self._changed = anyio.Event()
-        limiter = anyio.CapacityLimiter(self.workers)
-        slots = anyio.Semaphore(self.workers)
+        """Serve until cancelled (start it in the server's task group). On cancellation the
+        batches in flight finish and are delivered; frames not yet taken up fail with
+        PoseServiceStopped."""
+        finished: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        # Their own limiter: these threads live as long as the service and must not hold
+        # tokens of anyio's default pool, which the lanes' camera reads use.
+        threads = anyio.CapacityLimiter(self.workers + 1)
+        with self._condition:
+            self._stopping = False
         try:
             async with anyio.create_task_group() as tg:
-                while True:
-                    # Form a batch only when a worker is free: frames keep accumulating
-                    # meanwhile, which makes batches fuller under load.
-                    await slots.acquire()
-                    try:
-                        batch = await self._next_batch()
-                    except BaseException:
-                        slots.release()
-                        raise
-                    tg.start_soon(self._process, batch, limiter, slots)
+                for _ in range(self.workers):
+                    tg.start_soon(_in_thread, self._work, finished, threads)
+                tg.start_soon(_in_thread, self._deliver_finished, finished, threads)
+                try:
+                    await anyio.sleep_forever()
+                finally:  # cancelled: let the threads end (their tasks wait for them)
+                    with self._condition:
+                        self._stopping = True
+                        self._condition.notify_all()
         finally:
-            self._changed = None
-            while self._pending:
-                job = self._pending.popleft()
+            with self._condition:
+                left = list(self._pending)
+                self._pending.clear()
+            for job in left:
                 job.error = PoseServiceStopped("pose service stopped")
                 job.done.set()
 
@@ -187,14 +206,16 @@ class PoseService:
         followed (`PoseStep.examinee`)."""
         check_frame(frame)  # here, so that one bad frame cannot fail a whole batch
         job = _Job(lane, frame)
-        self._pending.append(job)
-        self._notify()
+        with self._condition:
+            self._pending.append(job)
+            self._condition.notify()
         try:
             await job.done.wait()
         except BaseException:
-            # Cancelled: drop the frame if it has not been scheduled yet.
-            if job in self._pending:
-                self._pending.remove(job)
+            # Cancelled: drop the frame if it has not been taken into a batch yet.
+            with self._condition:
+                if job in self._pending:
+                    self._pending.remove(job)
             raise
         if job.error is not None:
             raise job.error
@@ -203,34 +224,48 @@ class PoseService:
 
     def forget(self, lane: Hashable) -> None:
         """Drop a lane's tracking state: its next frame runs the detector."""
-        self._tracks.pop(lane, None)
-        if lane in self._busy:
-            self._forgotten.add(lane)
+        with self._condition:
+            self._tracks.pop(lane, None)
+            if lane in self._busy:
+                self._forgotten.add(lane)
 
-    def _notify(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = anyio.Event()
+    def _work(self, finished: queue.SimpleQueue[list[_Job] | None]) -> None:
+        """A worker thread: batch after batch until the service stops; each batch's jobs,
+        answered, go to `finished`, and None when the thread ends."""
+        try:
+            while (batch := self._next_batch()) is not None:
+                try:
+                    self._process(batch)
+                finally:  # answered even if something unexpected escaped
+                    finished.put(batch)
+        finally:
+            finished.put(None)
 
-    async def _wait_for_change(self) -> None:
-        assert self._changed is not None
-        await self._changed.wait()
-
-    async def _next_batch(self) -> list[_Job]:
+    def _next_batch(self) -> list[_Job] | None:
+        """Blocks until at least one frame is schedulable, then up to max_wait for more;
+        None when the service stops first. One worker gathers at a time (the others wait for
+        it), so frames that arrive while a batch fills join it rather than start another."""
         batch: list[_Job] = []
-        self._take_into(batch)
-        while not batch:
-            await self._wait_for_change()
-            self._take_into(batch)
-        if len(batch) < self.max_batch and self._max_wait > 0:
-            with anyio.move_on_after(self._max_wait):
-                while len(batch) < self.max_batch:
-                    await self._wait_for_change()
-                    self._take_into(batch)
+        with self._gathering, self._condition:
+            while not self._stopping:
+                self._take_into(batch)
+                if batch:
+                    break
+                self._condition.wait()
+            if not batch:
+                return None
+            deadline = time.perf_counter() + self._max_wait
+            while len(batch) < self.max_batch and not self._stopping:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                self._condition.wait(remaining)
+                self._take_into(batch)
         return batch
 
     def _take_into(self, batch: list[_Job]) -> None:
-        """Move schedulable jobs (oldest first, one per idle lane) from pending into batch."""
+        """Move schedulable jobs (oldest first, one per idle lane) from pending into batch;
+        the condition's lock is held."""
         for job in list(self._pending):
             if len(batch) >= self.max_batch:
                 return
@@ -240,20 +275,23 @@ class PoseService:
             self._busy.add(job.lane)
             batch.append(job)
 
-    async def _process(
-        self, batch: list[_Job], limiter: anyio.CapacityLimiter, slots: anyio.Semaphore
-    ) -> None:
-        try:
-            frames = [job.frame for job in batch]
+    def _process(self, batch: list[_Job]) -> None:
+        """Run one batch (in a worker thread) and record its results on its jobs."""
+        frames = [job.frame for job in batch]
+        with self._condition:
             tracks = [self._tracks.get(job.lane) for job in batch]
-            steps, times = await anyio.to_thread.run_sync(
-                _timed_batch, self._models, frames, tracks, limiter=limiter
-            )
-        except Exception as e:
-            for job in batch:
-                self._tracks.pop(job.lane, None)
-                job.error = e
-        else:
+        try:
+            steps, times = _timed_batch(self._models, frames, tracks)
+        except BaseException as e:
+            with self._condition:
+                for job in batch:
+                    self._tracks.pop(job.lane, None)
+                    job.error = e if isinstance(e, Exception) else PoseServiceStopped(str(e))
+                self._release(batch)
+            if not isinstance(e, Exception):
+                raise
+            return
+        with self._condition:
             self.batches_run += 1
             self.frames_run += len(batch)
             self.batch_seconds += times.seconds
@@ -264,13 +302,42 @@ class PoseService:
                 if job.lane not in self._forgotten:
                     self._tracks[job.lane] = step.next_track
                 job.result = step
-        finally:
-            for job in batch:
-                self._busy.discard(job.lane)
-                self._forgotten.discard(job.lane)
-                job.done.set()
-            slots.release()
-            self._notify()
+            self._release(batch)
+
+    def _release(self, batch: list[_Job]) -> None:
+        """The batch's lanes may be scheduled again (another frame of one of them may be
+        waiting); the condition's lock is held."""
+        for job in batch:
+            self._busy.discard(job.lane)
+            self._forgotten.discard(job.lane)
+        self._condition.notify_all()
+
+    def _deliver_finished(self, finished: queue.SimpleQueue[list[_Job] | None]) -> None:
+        """The delivery thread: hands answered batches to the event loop, as many as are
+        ready in one call, until every worker thread has ended."""
+        running = self.workers
+        while running:
+            ready = [finished.get()]
+            while not finished.empty():
+                ready.append(finished.get_nowait())
+            running -= ready.count(None)
+            jobs = [job for batch in ready if batch is not None for job in batch]
+            if jobs:
+                anyio.from_thread.run_sync(_wake, jobs)
+
+
+async def _in_thread(
+    work: Callable[[queue.SimpleQueue[list[_Job] | None]], None],
+    finished: queue.SimpleQueue[list[_Job] | None],
+    limiter: anyio.CapacityLimiter,
+) -> None:
+    await anyio.to_thread.run_sync(work, finished, limiter=limiter)
+
+
+def _wake(jobs: list[_Job]) -> None:
+    """In the event loop: each job's lane takes its answer."""
+    for job in jobs:
+        job.done.set()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable
 
 import anyio
@@ -10,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from khfsm.vision.batching import PoseService
+from khfsm.vision.batching import PoseService, PoseServiceStopped
 from khfsm.vision.pose import PoseEstimate, PoseModels, PoseTracker, load_pose_models
 
 Reader = Callable[[str], np.ndarray]
@@ -156,6 +157,71 @@ def test_event_loop_keeps_running_during_inference(parity_image: Reader) -> None
     turns_per_frame = anyio.run(main)
     # A loop blocked by the inference gives the other task a turn or two around it.
     assert min(turns_per_frame) >= 20, turns_per_frame
+
+
+def test_workers_take_their_next_batch_without_the_event_loop(parity_image: Reader) -> None:
+    """A worker that has finished a batch takes the next waiting frame itself: a busy event
+    loop (here: blocked outright) does not stall inference. When the loop formed each batch,
+    the second lane's frame waited for the loop and this counted at most 1 batch."""
+    models = load_pose_models()
+    frame = parity_image("astronaut.png")
+
+    async def main() -> int:
+        service = PoseService(models, max_batch=1, max_wait_ms=0.0, workers=1)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(service.run)
+            await anyio.sleep(0.2)  # its threads started
+            for lane in ("a", "b", "c"):
+                tg.start_soon(service.estimate, lane, frame)
+            await anyio.lowlevel.checkpoint()  # the frames submitted
+            time.sleep(5)  # noqa: ASYNC251 - the point: the loop blocked, no task or callback runs
+            ran = service.batches_run
+            tg.cancel_scope.cancel()
+        return ran
+
+    assert anyio.run(main) == 3
+
+
+def test_frames_not_taken_up_fail_when_the_service_stops(parity_image: Reader) -> None:
+    """Stopping the service answers the batch in flight and fails the frames still waiting
+    with PoseServiceStopped: no lane waits forever."""
+    models = load_pose_models()
+    frame = parity_image("astronaut.png")
+    frames = 6
+
+    async def main() -> tuple[list[str], int]:
+        service = PoseService(models, max_batch=1, max_wait_ms=0.0, workers=1)
+        outcomes = [""] * frames
+        first_answer = anyio.Event()
+
+        async def submit(index: int) -> None:
+            try:
+                await service.estimate("lane", frame)  # one lane: one frame at a time
+                outcomes[index] = "answered"
+                first_answer.set()
+            except PoseServiceStopped:
+                outcomes[index] = "stopped"
+
+        async def serve(scope: anyio.CancelScope) -> None:
+            with scope:
+                await service.run()
+
+        service_scope = anyio.CancelScope()
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve, service_scope)
+                await anyio.sleep(0.2)
+                for index in range(frames):
+                    tg.start_soon(submit, index)
+                    await anyio.lowlevel.checkpoint()  # submission order = frame order
+                await first_answer.wait()
+                service_scope.cancel()
+        return outcomes, service.frames_run
+
+    outcomes, run = anyio.run(main)
+    answered = outcomes.count("answered")
+    assert outcomes == ["answered"] * answered + ["stopped"] * (frames - answered), outcomes
+    assert answered == run and 1 <= answered < frames
 
 
 def test_forget_restarts_detection(parity_image: Reader) -> None:
