@@ -237,7 +237,11 @@ class PoseService:
                 try:
                     self._process(batch)
                 finally:  # answered even if something unexpected escaped
+                    # Queued for delivery before its lanes may run again, so that a lane's
+                    # next frame is delivered after this one.
                     finished.put(batch)
+                    with self._condition:
+                        self._release(batch)
         finally:
             finished.put(None)
 
@@ -276,7 +280,8 @@ class PoseService:
             batch.append(job)
 
     def _process(self, batch: list[_Job]) -> None:
-        """Run one batch (in a worker thread) and record its results on its jobs."""
+        """Run one batch (in a worker thread) and record its results on its jobs and the
+        lanes' tracking state."""
         frames = [job.frame for job in batch]
         with self._condition:
             tracks = [self._tracks.get(job.lane) for job in batch]
@@ -287,7 +292,6 @@ class PoseService:
                 for job in batch:
                     self._tracks.pop(job.lane, None)
                     job.error = e if isinstance(e, Exception) else PoseServiceStopped(str(e))
-                self._release(batch)
             if not isinstance(e, Exception):
                 raise
             return
@@ -302,7 +306,6 @@ class PoseService:
                 if job.lane not in self._forgotten:
                     self._tracks[job.lane] = step.next_track
                 job.result = step
-            self._release(batch)
 
     def _release(self, batch: list[_Job]) -> None:
         """The batch's lanes may be scheduled again (another frame of one of them may be
