@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from khfsm.vision.batching import PoseService, PoseServiceStopped
+from khfsm.vision.batchrun import ModelRunner
 from khfsm.vision.pose import PoseEstimate, PoseModels, PoseTracker, load_pose_models
 
 Reader = Callable[[str], np.ndarray]
@@ -222,6 +223,64 @@ def test_frames_not_taken_up_fail_when_the_service_stops(parity_image: Reader) -
     answered = outcomes.count("answered")
     assert outcomes == ["answered"] * answered + ["stopped"] * (frames - answered), outcomes
     assert answered == run and 1 <= answered < frames
+
+
+class _FailsOnce:
+    """A model runner whose first run fails, as a model can (out of memory, a driver error);
+    then it runs the model it wraps."""
+
+    def __init__(self, runner: ModelRunner) -> None:
+        self._runner = runner
+        self.failed = False
+
+    @property
+    def io_binding(self) -> bool:
+        return self._runner.io_binding
+
+    def batch_of(self, count: int, frame: tuple[int, ...]) -> np.ndarray:
+        return self._runner.batch_of(count, frame)
+
+    def run(self, batch: np.ndarray, count: int | None = None) -> list[np.ndarray]:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("the model failed")
+        return self._runner.run(batch, count)
+
+
+def test_a_failed_batch_fails_its_frames_and_the_service_goes_on(parity_image: Reader) -> None:
+    """The lanes of a batch whose model run fails get the error; the worker thread survives
+    it, and the lanes' next frames run the detector afresh."""
+    base = load_pose_models()
+    image = parity_image("astronaut.png")
+    fresh = PoseTracker(base).process(image)
+    models = PoseModels(base.detector, base.landmarker)
+    detector, landmarker = models.runners
+    models.use_runners(_FailsOnce(detector), landmarker)
+
+    async def main() -> tuple[list[str], list[PoseEstimate | None]]:
+        service = PoseService(models, max_batch=4, max_wait_ms=20.0, workers=1)
+        errors: list[str] = []
+        later: list[PoseEstimate | None] = []
+
+        async def lane(name: str) -> None:
+            try:
+                await service.estimate(name, image)
+            except RuntimeError as error:
+                errors.append(str(error))
+            later.append(await service.estimate(name, image))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(service.run)
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as lanes:
+                    for name in ("a", "b"):
+                        lanes.start_soon(lane, name)
+            tg.cancel_scope.cancel()
+        return errors, later
+
+    errors, later = anyio.run(main)
+    assert errors == ["the model failed"] * 2  # both lanes were in the failed batch
+    assert all(_same(result, fresh) for result in later)
 
 
 def test_forget_restarts_detection(parity_image: Reader) -> None:
