@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 
 import anyio
 import anyio.lowlevel
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from khfsm.vision.batching import PoseService, PoseServiceStopped
-from khfsm.vision.batchrun import ModelRunner
+from khfsm.vision.batchrun import BatchRunner
 from khfsm.vision.pose import PoseEstimate, PoseModels, PoseTracker, load_pose_models
 
 Reader = Callable[[str], np.ndarray]
@@ -225,26 +226,18 @@ def test_frames_not_taken_up_fail_when_the_service_stops(parity_image: Reader) -
     assert answered == run and 1 <= answered < frames
 
 
-class _FailsOnce:
+@dataclass(frozen=True)
+class _FailsOnce(BatchRunner):
     """A model runner whose first run fails, as a model can (out of memory, a driver error);
-    then it runs the model it wraps."""
+    then it runs its session as any runner does."""
 
-    def __init__(self, runner: ModelRunner) -> None:
-        self._runner = runner
-        self.failed = False
-
-    @property
-    def io_binding(self) -> bool:
-        return self._runner.io_binding
-
-    def batch_of(self, count: int, frame: tuple[int, ...]) -> np.ndarray:
-        return self._runner.batch_of(count, frame)
+    failures: list[str] = field(default_factory=list)
 
     def run(self, batch: np.ndarray, count: int | None = None) -> list[np.ndarray]:
-        if not self.failed:
-            self.failed = True
-            raise RuntimeError("the model failed")
-        return self._runner.run(batch, count)
+        if not self.failures:
+            self.failures.append("the model failed")
+            raise RuntimeError(self.failures[0])
+        return super().run(batch, count)
 
 
 def test_a_failed_batch_fails_its_frames_and_the_service_goes_on(parity_image: Reader) -> None:
@@ -255,7 +248,8 @@ def test_a_failed_batch_fails_its_frames_and_the_service_goes_on(parity_image: R
     fresh = PoseTracker(base).process(image)
     models = PoseModels(base.detector, base.landmarker)
     detector, landmarker = models.runners
-    models.use_runners(_FailsOnce(detector), landmarker)
+    assert isinstance(detector, BatchRunner)
+    models.use_runners(_FailsOnce(detector.session, detector.io_binding), landmarker)
 
     async def main() -> tuple[list[str], list[PoseEstimate | None]]:
         service = PoseService(models, max_batch=4, max_wait_ms=20.0, workers=1)
