@@ -45,7 +45,8 @@ Figures printed per step and in the summary:
     rate), and, where nvidia-smi is found, how busy the GPU was and its memory in use;
   * inference alone, measured in this process before and after the ramp on the first clip's
     frames at the same resolution (`bench_pose.py`'s tracking throughput, as the server plans
-    it: a worker per core on CPU, its batches on a GPU), as lanes of 20 fps: the figure the
+    it: a worker per core on CPU, its batches on a GPU; frames that run no detector, as a lane
+    runs once its examinee has settled), as lanes of 20 fps: the figure the
     lanes sustained are compared with, in one run on one machine (this machine's speed
     drifts between runs).
 
