@@ -39,8 +39,9 @@ Figures printed per step and in the summary:
     samples in cheap system calls such as getpid, where the kernel switched threads), so on
     a busy machine the figure is an upper bound; where cores are spare, as on a GPU machine,
     it is close to the Python work itself;
-  * how many frames the pose batches held on average (cross-lane batching: 1 on CPU), how
-    long each took, of which in the models' runs, its CPU time, and how long a frame waited for
+  * how many frames the pose batches held on average (cross-lane batching; on CPU 1 until
+    lanes fall behind), how long each took, of which in the models' runs, its CPU time, and
+    how long a frame waited for
     its batch to begin (a lane's next frame waits for its last, so wait and batch cap a lane's
     rate), and, where nvidia-smi is found, how busy the GPU was and its memory in use;
   * inference alone, measured in this process before and after the ramp on the first clip's

@@ -68,9 +68,15 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(
         default=0,
-        description="Frames of different lanes per pose batch; 0: 1 on CPU, 16 on a GPU.",
+        description="Frames of different lanes per pose batch; 0: 2 on CPU (only frames "
+        "already waiting), 16 on a GPU.",
     )
-    max_wait_ms: float = 5.0
+    max_wait_ms: float | None = Field(
+        default=None,
+        ge=0,
+        description="How long a pose batch waits for more frames after its first; unset: "
+        "0 on CPU, 5 ms on a GPU (khfsm.vision.batching.inference_plan).",
+    )
     crop_threads: int = Field(
         default=0,
         ge=0,

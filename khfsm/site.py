@@ -205,11 +205,12 @@ class Site:
                 settings.inference_workers,
                 settings.max_batch,
                 crop_threads=settings.crop_threads,
+                max_wait_ms=settings.max_wait_ms,
             )
             pose = PoseService(
                 models,
                 max_batch=plan.max_batch,
-                max_wait_ms=settings.max_wait_ms,
+                max_wait_ms=plan.max_wait_ms,
                 workers=plan.workers,
                 crop_threads=plan.crop_threads,
             )

@@ -47,7 +47,7 @@ def test_the_lanes_benchmark_prints_every_figure(videos: Path, tmp_path: Path) -
         # py-spy is a dev dependency and can attach here (ptrace): "not measured" fails
         rf"GIL held {NUMBER}% of the step \(py-spy\): {NUMBER} ms per assessed frame, so one "
         rf"server process tops out near {NUMBER} frames/s = {NUMBER} lanes of 20 fps",
-        # one frame per batch on CPU (a worker per core); the GPU figures only with nvidia-smi
+        # one lane: one frame per batch on CPU; the GPU figures only with nvidia-smi
         rf"pose batches: 1\.0 frames and {NUMBER} ms each on average \({NUMBER} ms in the "
         rf"models' runs; CPU {NUMBER} ms\); a frame waited {NUMBER} ms for its batch\n",
         r"inference provider: \w+ExecutionProvider\n",  # also when no step was sustained

@@ -51,10 +51,26 @@ GPU_WORKERS = 2
 GPU_CROP_THREADS = 4
 
 
+# On CPU a batch runs in one intra-op thread, and a batch of frames costs less than the frames
+# one by one once it holds more than one (ONNX Runtime's convolutions amortise their set-up and
+# use the core better): on a 2-core EPYC, 720p tracking frames, two workers, 169 frames/s one
+# frame a batch, 178 two, 187 four, 182 eight (benchmarks/bench_pose.py, settled frames). A
+# server at 7 lanes of 720p (bench_server.py, alternated runs) assessed 115 and 110 frames/s
+# with one frame a batch, 122 and 126 with up to two, 127 and 117 with up to four: two, as
+# many frames as four and shorter batches (a lane waits for every frame of its batch: p99
+# 0.69-0.70 s against 0.89-1.09 s there). The outputs are bit for bit the same.
+# A CPU batch never waits for frames (`CPU_MAX_WAIT_MS`): it takes those already waiting, so
+# batches grow only when the lanes are behind, and a lane that is alone waits for nobody.
+CPU_BATCH = 2
+CPU_MAX_WAIT_MS = 0.0
+GPU_MAX_WAIT_MS = 5.0
+
+
 class InferencePlan(NamedTuple):
     workers: int  # batches in flight
     max_batch: int  # frames of different lanes per batch
     crop_threads: int  # a batch's crops at once
+    max_wait_ms: float = GPU_MAX_WAIT_MS  # how long a batch waits to fill, after its first frame
 
 
 def inference_plan(
@@ -63,25 +79,28 @@ def inference_plan(
     max_batch: int = 0,
     cores: int | None = None,
     crop_threads: int = 0,
+    max_wait_ms: float | None = None,
 ) -> InferencePlan:
-    """How the PoseService runs; 0 means "choose for this machine".
+    """How the PoseService runs; 0 (None for the wait) means "choose for this machine".
 
-    On CPU a batch of n frames costs n single frames (the models compute every sample
-    independently, and one intra-op thread per run is the fastest use of a core:
-    benchmarks/bench_pose.py), so batching only adds latency, and worse, a batch runs on ONE
-    core: with workers=2 and max_batch=4, three lanes' frames went into one batch while the
-    second core idled, and three 720p lanes fell to 15.5 fps each on 2 cores
-    (benchmarks/bench_server.py). So on CPU: a worker per core, one frame each. On a GPU:
-    few workers, large batches, each cropped in a few threads (one frame needs no helpers).
+    On CPU a batch runs on ONE core (one intra-op thread per run is the fastest use of a
+    core: benchmarks/bench_pose.py), so the frames waiting are shared among the idle workers
+    (`PoseService`): with workers=2 and max_batch=4 they once all went into one batch while
+    the second core idled, and three 720p lanes fell to 15.5 fps each on 2 cores. So on CPU:
+    a worker per core, batches of up to `CPU_BATCH` frames that were already waiting (see
+    there). On a GPU: few workers, large batches that wait a little to fill, each cropped in
+    a few threads (one frame needs no helpers).
     """
     cores = cores or os.cpu_count() or 1
     if workers <= 0:
         workers = GPU_WORKERS if on_gpu else cores
     if max_batch <= 0:
-        max_batch = GPU_BATCH if on_gpu else 1
+        max_batch = GPU_BATCH if on_gpu else CPU_BATCH
     if crop_threads <= 0:
         crop_threads = min(GPU_CROP_THREADS, cores, max_batch) if on_gpu else 1
-    return InferencePlan(workers, max_batch, crop_threads)
+    if max_wait_ms is None:
+        max_wait_ms = GPU_MAX_WAIT_MS if on_gpu else CPU_MAX_WAIT_MS
+    return InferencePlan(workers, max_batch, crop_threads, max_wait_ms)
 
 
 @dataclass(eq=False, slots=True)
@@ -112,9 +131,12 @@ class PoseService:
     Results go back to the lanes through one delivery thread, so a worker never waits for the
     loop either.
 
-    On CPU, batching buys little (benchmarks/bench_pose.py: batch 1 is as fast per frame as
-    batch 4 or 8 on a 2-core VM); what helps there is workers = number of cores with one
-    intra-op thread per session. Larger batches pay off on a GPU.
+    A worker takes the frames already waiting, but no more than its share of them: as many
+    as there are idle workers to take them (itself included), rounded up. So two workers on
+    two cores each run one of two waiting frames at once instead of one running both while
+    the other idles; a batch grows only when more frames wait than idle workers (the lanes
+    are behind), which on CPU costs less per frame (`CPU_BATCH`). Frames that arrive while a
+    batch waits to fill (`max_wait_ms`, on a GPU) join it up to `max_batch`.
     """
 
     def __init__(
@@ -144,6 +166,7 @@ class PoseService:
         self._gathering = threading.Lock()  # held by the worker forming the next batch
         self._pending: deque[_Job] = deque()  # arrival order, across lanes
         self._busy: set[Hashable] = set()  # lanes with a frame in a batch
+        self._running = 0  # batches taken by a worker and not yet released
         self._tracks: dict[Hashable, Track] = {}
         self._forgotten: set[Hashable] = set()  # busy lanes whose result must not be kept
         self.batches_run = 0
@@ -252,26 +275,35 @@ class PoseService:
         batch: list[_Job] = []
         with self._gathering, self._condition:
             while not self._stopping:
-                self._take_into(batch)
+                self._take_into(batch, self._share())
                 if batch:
                     break
                 self._condition.wait()
             if not batch:
                 return None
+            self._running += 1
             deadline = time.perf_counter() + self._max_wait
             while len(batch) < self.max_batch and not self._stopping:
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0:
                     break
                 self._condition.wait(remaining)
-                self._take_into(batch)
+                self._take_into(batch, self.max_batch)
         return batch
 
-    def _take_into(self, batch: list[_Job]) -> None:
-        """Move schedulable jobs (oldest first, one per idle lane) from pending into batch;
-        the condition's lock is held."""
+    def _share(self) -> int:
+        """How many of the frames waiting now the gathering worker takes: its share among
+        the idle workers (itself included), rounded up, at most max_batch; the condition's
+        lock is held."""
+        waiting = len({job.lane for job in self._pending if job.lane not in self._busy})
+        idle = max(1, self.workers - self._running)
+        return max(1, min(self.max_batch, -(-waiting // idle)))
+
+    def _take_into(self, batch: list[_Job], limit: int) -> None:
+        """Move schedulable jobs (oldest first, one per idle lane) from pending into batch,
+        until it holds `limit`; the condition's lock is held."""
         for job in list(self._pending):
-            if len(batch) >= self.max_batch:
+            if len(batch) >= limit:
                 return
             if job.lane in self._busy:
                 continue
@@ -313,6 +345,7 @@ class PoseService:
         for job in batch:
             self._busy.discard(job.lane)
             self._forgotten.discard(job.lane)
+        self._running -= 1
         self._condition.notify_all()
 
     def _deliver_finished(self, finished: queue.SimpleQueue[list[_Job] | None]) -> None:

@@ -299,3 +299,50 @@ def test_bad_frame_is_rejected_before_batching() -> None:
     service = PoseService(load_pose_models())
     with pytest.raises(ValueError, match="BGR uint8"):
         anyio.run(service.estimate, "a", np.zeros((4, 4, 4), np.uint8))
+
+
+class _SizedService(PoseService):
+    """The real service, keeping the size of each batch it ran."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.sizes: list[int] = []
+
+    def _process(self, batch: list) -> None:  # type: ignore[type-arg]
+        self.sizes.append(len(batch))
+        super()._process(batch)
+
+
+@pytest.mark.parametrize(
+    ("lanes", "workers", "batches"),
+    [
+        (2, 2, [1, 1]),  # one frame each: both cores run, neither waits for the other
+        (4, 2, [2, 2]),  # behind: each idle worker takes its share, not one all four
+        (3, 1, [3]),  # one worker takes every frame waiting, up to max_batch
+        (6, 1, [4, 2]),  # no more than max_batch, the rest in the next batch
+    ],
+)
+def test_frames_already_waiting_are_shared_among_the_idle_workers(
+    parity_image: Reader, lanes: int, workers: int, batches: list[int]
+) -> None:
+    """A CPU's plan: no wait to fill a batch (max_wait_ms=0), so a batch holds the frames
+    already waiting, its worker's share of them. Every frame waits before the workers start,
+    so the batches they take are known."""
+    base = load_pose_models()
+    service = _SizedService(
+        PoseModels(base.detector, base.landmarker), max_batch=4, max_wait_ms=0.0, workers=workers
+    )
+    frame = parity_image("astronaut.png")
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            async with anyio.create_task_group() as submitters:
+                for lane in range(lanes):
+                    submitters.start_soon(service.estimate, lane, frame)
+                await anyio.wait_all_tasks_blocked()  # every frame waits, no worker yet
+                tg.start_soon(service.run)
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)
+    assert sorted(service.sizes) == sorted(batches)
+    assert service.frames_run == lanes
