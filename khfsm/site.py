@@ -213,6 +213,7 @@ class Site:
                 max_wait_ms=plan.max_wait_ms,
                 workers=plan.workers,
                 crop_threads=plan.crop_threads,
+                batch_after_ms=plan.batch_after_ms,
             )
             # OpenCV splits each crop over its pool, one thread per core by default in every
             # process: 8 servers on 16 cores ran 128 threads, and a fifth of their CPU went to

@@ -53,17 +53,25 @@ GPU_CROP_THREADS = 4
 
 # On CPU a batch runs in one intra-op thread, and a batch of frames costs less than the frames
 # one by one once it holds more than one (ONNX Runtime's convolutions amortise their set-up and
-# use the core better): on a 2-core EPYC, 720p tracking frames, two workers, 169 frames/s one
-# frame a batch, 178 two, 187 four, 182 eight (benchmarks/bench_pose.py, settled frames). A
-# server at 7 lanes of 720p (bench_server.py, alternated runs) assessed 115 and 110 frames/s
-# with one frame a batch, 122 and 126 with up to two, 127 and 117 with up to four: two, as
-# many frames as four and shorter batches (a lane waits for every frame of its batch: p99
-# 0.69-0.70 s against 0.89-1.09 s there). The outputs are bit for bit the same.
-# A CPU batch never waits for frames (`CPU_MAX_WAIT_MS`): it takes those already waiting, so
-# batches grow only when the lanes are behind, and a lane that is alone waits for nobody.
+# use the core better; the outputs are bit for bit the same): on a 2-core EPYC, 720p tracking
+# frames, two workers, 169 frames/s one frame a batch, 178 two, 187 four, 182 eight
+# (benchmarks/bench_pose.py, settled frames). A server at 7 lanes of 720p (bench_server.py,
+# alternated runs) assessed 115 and 110 frames/s with one frame a batch, 122 and 126 with up
+# to two, 127 and 117 with up to four; two: as much as four, with batches half as long.
+# A CPU batch never waits for frames (`CPU_MAX_WAIT_MS`): it takes those already waiting.
+# And it takes more than one only once the lanes are behind (`CPU_BATCH_AFTER_MS`): a batch
+# of two takes about twice as long as one frame, and every lane in it waits for all of it,
+# which a lane that keeps up need not. (Whether that shows in the p99 latency at a load the
+# cores carry was not settled: this machine's runs differed more from one another.)
 CPU_BATCH = 2
 CPU_MAX_WAIT_MS = 0.0
 GPU_MAX_WAIT_MS = 5.0
+# Behind: the oldest frame waiting, once run, comes back more than one frame interval at 20 fps
+# (the rate tablets ask for: the seed trace's Fps) after it was handed in, its wait so far plus
+# what a frame's batch has taken on average: its lane can no longer keep 20 fps. (Its wait
+# alone hardly ever reached 50 ms: a lane's next frame waits for its last, so frames of lanes
+# that had fallen behind waited 32-44 ms on average, and batches stayed single.)
+CPU_BATCH_AFTER_MS = 50.0
 
 
 class InferencePlan(NamedTuple):
@@ -71,6 +79,7 @@ class InferencePlan(NamedTuple):
     max_batch: int  # frames of different lanes per batch
     crop_threads: int  # a batch's crops at once
     max_wait_ms: float = GPU_MAX_WAIT_MS  # how long a batch waits to fill, after its first frame
+    batch_after_ms: float = 0.0  # one frame a batch while the oldest waiting can be back by then
 
 
 def inference_plan(
@@ -87,9 +96,9 @@ def inference_plan(
     core: benchmarks/bench_pose.py), so the frames waiting are shared among the idle workers
     (`PoseService`): with workers=2 and max_batch=4 they once all went into one batch while
     the second core idled, and three 720p lanes fell to 15.5 fps each on 2 cores. So on CPU:
-    a worker per core, batches of up to `CPU_BATCH` frames that were already waiting (see
-    there). On a GPU: few workers, large batches that wait a little to fill, each cropped in
-    a few threads (one frame needs no helpers).
+    a worker per core, and once the lanes are behind, batches of up to `CPU_BATCH` frames
+    that were already waiting (see there). On a GPU: few workers, large batches that wait a
+    little to fill, each cropped in a few threads (one frame needs no helpers).
     """
     cores = cores or os.cpu_count() or 1
     if workers <= 0:
@@ -100,7 +109,8 @@ def inference_plan(
         crop_threads = min(GPU_CROP_THREADS, cores, max_batch) if on_gpu else 1
     if max_wait_ms is None:
         max_wait_ms = GPU_MAX_WAIT_MS if on_gpu else CPU_MAX_WAIT_MS
-    return InferencePlan(workers, max_batch, crop_threads, max_wait_ms)
+    batch_after_ms = 0.0 if on_gpu else CPU_BATCH_AFTER_MS
+    return InferencePlan(workers, max_batch, crop_threads, max_wait_ms, batch_after_ms)
 
 
 @dataclass(eq=False, slots=True)
@@ -135,7 +145,9 @@ class PoseService:
     as there are idle workers to take them (itself included), rounded up. So two workers on
     two cores each run one of two waiting frames at once instead of one running both while
     the other idles; a batch grows only when more frames wait than idle workers (the lanes
-    are behind), which on CPU costs less per frame (`CPU_BATCH`). Frames that arrive while a
+    are behind), which on CPU costs less per frame (`CPU_BATCH`); with `batch_after_ms` (on
+    CPU) only once the oldest frame waiting can no longer be back that soon after it was
+    handed in. Frames that arrive while a
     batch waits to fill (`max_wait_ms`, on a GPU) join it up to `max_batch`.
     """
 
@@ -146,10 +158,12 @@ class PoseService:
         max_wait_ms: float = 5.0,
         workers: int = 1,
         crop_threads: int = 1,
+        batch_after_ms: float = 0.0,
     ) -> None:
-        if max_batch < 1 or workers < 1 or max_wait_ms < 0 or crop_threads < 1:
+        if max_batch < 1 or workers < 1 or crop_threads < 1 or min(max_wait_ms, batch_after_ms) < 0:
             raise ValueError(
-                "max_batch, workers and crop_threads must be >= 1 and max_wait_ms >= 0"
+                "max_batch, workers and crop_threads must be >= 1, max_wait_ms and "
+                "batch_after_ms >= 0"
             )
         self._models = models
         if models.on_gpu:  # few batch shapes for the CUDA kernels (khfsm.vision.batchrun)
@@ -158,6 +172,7 @@ class PoseService:
         self.max_batch = max_batch
         self.crop_threads = crop_threads
         self._max_wait = max_wait_ms / 1000.0
+        self._batch_after = batch_after_ms / 1000.0
         self.workers = workers
         # Shared by the event loop (submissions, forget) and the worker threads; held only
         # to move jobs and results, never during a batch, so the loop never waits long on it.
@@ -292,10 +307,18 @@ class PoseService:
         return batch
 
     def _share(self) -> int:
-        """How many of the frames waiting now the gathering worker takes: its share among
-        the idle workers (itself included), rounded up, at most max_batch; the condition's
-        lock is held."""
-        waiting = len({job.lane for job in self._pending if job.lane not in self._busy})
+        """How many of the frames waiting now the gathering worker takes: one while the
+        oldest would be back within batch_after_ms of its hand-in (its wait so far plus a
+        frame's batch time on average), else its share among the idle workers (itself
+        included), rounded up, at most max_batch; the condition's lock is held."""
+        schedulable = [job for job in self._pending if job.lane not in self._busy]
+        if not schedulable:
+            return 1
+        # pending is in arrival order: the first schedulable job has waited longest
+        per_frame = self.batch_seconds / self.frames_run if self.frames_run else 0.0
+        if time.perf_counter() - schedulable[0].submitted + per_frame < self._batch_after:
+            return 1
+        waiting = len({job.lane for job in schedulable})
         idle = max(1, self.workers - self._running)
         return max(1, min(self.max_batch, -(-waiting // idle)))
 

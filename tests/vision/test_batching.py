@@ -314,23 +314,29 @@ class _SizedService(PoseService):
 
 
 @pytest.mark.parametrize(
-    ("lanes", "workers", "batches"),
+    ("lanes", "workers", "batch_after_ms", "batches"),
     [
-        (2, 2, [1, 1]),  # one frame each: both cores run, neither waits for the other
-        (4, 2, [2, 2]),  # behind: each idle worker takes its share, not one all four
-        (3, 1, [3]),  # one worker takes every frame waiting, up to max_batch
-        (6, 1, [4, 2]),  # no more than max_batch, the rest in the next batch
+        (2, 2, 0.0, [1, 1]),  # one frame each: both cores run, neither waits for the other
+        (4, 2, 0.0, [2, 2]),  # behind: each idle worker takes its share, not one all four
+        (3, 1, 0.0, [3]),  # one worker takes every frame waiting, up to max_batch
+        (6, 1, 0.0, [4, 2]),  # no more than max_batch, the rest in the next batch
+        (4, 2, 30.0, [2, 2]),  # the frames waited 100 ms before a worker came: behind
+        (3, 1, 60_000.0, [1, 1, 1]),  # not behind yet: one frame a batch
     ],
 )
 def test_frames_already_waiting_are_shared_among_the_idle_workers(
-    parity_image: Reader, lanes: int, workers: int, batches: list[int]
+    parity_image: Reader, lanes: int, workers: int, batch_after_ms: float, batches: list[int]
 ) -> None:
     """A CPU's plan: no wait to fill a batch (max_wait_ms=0), so a batch holds the frames
-    already waiting, its worker's share of them. Every frame waits before the workers start,
-    so the batches they take are known."""
+    already waiting, its worker's share of them once the oldest has waited batch_after_ms.
+    Every frame waits before the workers start, so the batches they take are known."""
     base = load_pose_models()
     service = _SizedService(
-        PoseModels(base.detector, base.landmarker), max_batch=4, max_wait_ms=0.0, workers=workers
+        PoseModels(base.detector, base.landmarker),
+        max_batch=4,
+        max_wait_ms=0.0,
+        workers=workers,
+        batch_after_ms=batch_after_ms,
     )
     frame = parity_image("astronaut.png")
 
@@ -340,6 +346,7 @@ def test_frames_already_waiting_are_shared_among_the_idle_workers(
                 for lane in range(lanes):
                     submitters.start_soon(service.estimate, lane, frame)
                 await anyio.wait_all_tasks_blocked()  # every frame waits, no worker yet
+                await anyio.sleep(0.1)
                 tg.start_soon(service.run)
             tg.cancel_scope.cancel()
 

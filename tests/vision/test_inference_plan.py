@@ -2,6 +2,7 @@
 
 from khfsm.vision.batching import (
     CPU_BATCH,
+    CPU_BATCH_AFTER_MS,
     CPU_MAX_WAIT_MS,
     GPU_BATCH,
     GPU_CROP_THREADS,
@@ -14,9 +15,12 @@ from khfsm.vision.batching import (
 def test_cpu_runs_a_worker_per_core_on_frames_already_waiting() -> None:
     # a batch runs on one core: spreading frames over the cores is what uses them; batches
     # hold only frames already waiting (no wait to fill them)
-    assert inference_plan(on_gpu=False, cores=2) == (2, CPU_BATCH, 1, CPU_MAX_WAIT_MS)
-    assert inference_plan(on_gpu=False, cores=16) == (16, CPU_BATCH, 1, CPU_MAX_WAIT_MS)
+    # when the lanes are behind
+    cpu = (CPU_BATCH, 1, CPU_MAX_WAIT_MS, CPU_BATCH_AFTER_MS)
+    assert inference_plan(on_gpu=False, cores=2) == (2, *cpu)
+    assert inference_plan(on_gpu=False, cores=16) == (16, *cpu)
     assert CPU_MAX_WAIT_MS == 0.0 < GPU_MAX_WAIT_MS
+    assert CPU_BATCH_AFTER_MS > 0.0
 
 
 def test_gpu_runs_few_large_batches_cropped_in_several_threads() -> None:
@@ -25,6 +29,7 @@ def test_gpu_runs_few_large_batches_cropped_in_several_threads() -> None:
         GPU_BATCH,
         GPU_CROP_THREADS,
         GPU_MAX_WAIT_MS,
+        0.0,  # a GPU batch takes every frame waiting, behind or not
     )
     assert GPU_BATCH > 1 and GPU_CROP_THREADS > 1
     # never more crop threads than cores, nor than frames in a batch
