@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(
         default=0,
-        description="Frames of different lanes per pose batch; 0: 2 on CPU (only frames "
-        "already waiting), 16 on a GPU.",
+        description="Frames of different lanes per pose batch; 0: 2 on CPU (frames already "
+        "waiting, once the lanes are behind), 16 on a GPU.",
     )
     max_wait_ms: float | None = Field(
         default=None,

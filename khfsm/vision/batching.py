@@ -147,8 +147,8 @@ class PoseService:
     the other idles; a batch grows only when more frames wait than idle workers (the lanes
     are behind), which on CPU costs less per frame (`CPU_BATCH`); with `batch_after_ms` (on
     CPU) only once the oldest frame waiting can no longer be back that soon after it was
-    handed in. Frames that arrive while a
-    batch waits to fill (`max_wait_ms`, on a GPU) join it up to `max_batch`.
+    handed in. Frames that arrive while a batch waits to fill (`max_wait_ms`, on a GPU) join
+    it up to `max_batch`.
     """
 
     def __init__(
