@@ -41,15 +41,14 @@ Figures printed per step and in the summary:
     it is close to the Python work itself;
   * how many frames the pose batches held on average (cross-lane batching; on CPU 1 until
     lanes fall behind), how long each took, of which in the models' runs, its CPU time, and
-    how long a frame waited for
-    its batch to begin (a lane's next frame waits for its last, so wait and batch cap a lane's
-    rate), and, where nvidia-smi is found, how busy the GPU was and its memory in use;
+    how long a frame waited for its batch to begin (a lane's next frame waits for its last,
+    so wait and batch cap a lane's rate), and, where nvidia-smi is found, how busy the GPU
+    was and its memory in use;
   * inference alone, measured in this process before and after the ramp on the first clip's
     frames at the same resolution (`bench_pose.py`'s tracking throughput, as the server plans
     it: a worker per core on CPU, its batches on a GPU; frames that run no detector, as a lane
-    runs once its examinee has settled), as lanes of 20 fps: the figure the
-    lanes sustained are compared with, in one run on one machine (this machine's speed
-    drifts between runs).
+    runs once its examinee has settled), as lanes of 20 fps: the figure the lanes sustained
+    are compared with, in one run on one machine (this machine's speed drifts between runs).
 
 With --servers N it starts N server processes, each with its own data directory (store,
 spool) and media root, as several servers on one machine run (README, "More lanes than one

@@ -328,8 +328,9 @@ def test_frames_already_waiting_are_shared_among_the_idle_workers(
     parity_image: Reader, lanes: int, workers: int, batch_after_ms: float, batches: list[int]
 ) -> None:
     """A CPU's plan: no wait to fill a batch (max_wait_ms=0), so a batch holds the frames
-    already waiting, its worker's share of them once the oldest has waited batch_after_ms.
-    Every frame waits before the workers start, so the batches they take are known."""
+    already waiting: one, while the oldest can still be back within batch_after_ms of its
+    hand-in, else its worker's share of them. Every frame waits 100 ms before the workers
+    start, so the batches they take are known."""
     base = load_pose_models()
     service = _SizedService(
         PoseModels(base.detector, base.landmarker),

@@ -14,8 +14,8 @@ from khfsm.vision.batching import (
 
 def test_cpu_runs_a_worker_per_core_on_frames_already_waiting() -> None:
     # a batch runs on one core: spreading frames over the cores is what uses them; batches
-    # hold only frames already waiting (no wait to fill them)
-    # when the lanes are behind
+    # hold only frames already waiting (no wait to fill them), more than one only when the
+    # lanes are behind
     cpu = (CPU_BATCH, 1, CPU_MAX_WAIT_MS, CPU_BATCH_AFTER_MS)
     assert inference_plan(on_gpu=False, cores=2) == (2, *cpu)
     assert inference_plan(on_gpu=False, cores=16) == (16, *cpu)
