@@ -49,6 +49,13 @@ Figures printed per step and in the summary:
     it: a worker per core on CPU, its batches on a GPU; frames that run no detector, as a lane
     runs once its examinee has settled), as lanes of 20 fps: the figure the lanes sustained
     are compared with, in one run on one machine (this machine's speed drifts between runs).
+  * decoding alone: the CPU a lane's camera thread spends per assessed frame on the ramp's
+    clips, measured in this process beside inference alone (every camera frame decoded, the
+    assessed ones converted for the models, one thread); and, with the models on the CPU, the
+    most frames per second the cores could assess when they decode the cameras as well and
+    nothing else in the pipeline cost anything: the ceiling of the ratio to inference alone
+    on this machine, at this resolution (decoding in the lanes themselves costs more: it
+    shares the cores' caches with the models).
 
 With --servers N it starts N server processes, each with its own data directory (store,
 spool) and media root, as several servers on one machine run (README, "More lanes than one
@@ -337,6 +344,60 @@ def inference_alone(clip: Path, seconds: float) -> float:
     return throughput(models, frames, rois, plan.max_batch, plan.workers, seconds)
 
 
+def decoding_alone(clips: list[Path], seconds: float) -> float:
+    """CPU seconds a lane's camera thread spends per assessed frame on `clips` (25 fps files
+    assessed at 20 fps), `seconds` shared among them: every camera frame demuxed and decoded,
+    the assessed ones converted for the models, as `khfsm.server.pipeline` reads a camera
+    (`Camera.read(lazy=True)`, one decoding thread). Inference alone never pays it, a lane
+    always does: with the models on the same cores it bounds what the lanes can reach (see
+    `decoding_ceiling`)."""
+    spent = 0.0
+    assessed = 0
+    for clip in clips:
+        spent_on, assessed_on = _decode_for(clip, seconds / len(clips))
+        spent, assessed = spent + spent_on, assessed + assessed_on
+    return spent / max(1, assessed)
+
+
+def _decode_for(clip: Path, seconds: float) -> tuple[float, int]:
+    """Decode `clip` as a lane does, from its start again until `seconds` are up: the CPU
+    seconds spent and the assessed frames they gave."""
+    from khfsm.domain.timeline import assessed_until
+    from khfsm.server.camera import Camera
+    from khfsm.server.paths import CameraSource, SourceKind
+
+    spent = 0.0
+    assessed = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        camera = Camera(CameraSource(SourceKind.FILE, str(clip), clip.name))
+        camera.open()
+        k = 0
+        try:
+            while time.monotonic() < deadline:
+                started = time.thread_time()
+                frame = camera.read(lazy=True)
+                if frame is None:
+                    break
+                end = assessed_until(k, FPS, frame.timestamp)
+                if end > k:
+                    frame.for_pose()
+                spent += time.thread_time() - started
+                assessed += end - k
+                k = end
+        finally:
+            camera.close()
+    return spent, assessed
+
+
+def decoding_ceiling(inference_fps: float, decode_s: float, cores: int) -> float:
+    """The most frames per second `cores` cores can assess when the cameras are decoded on the
+    same cores as the models: each frame costs inference alone's share of the cores
+    (cores / inference_fps core-seconds) plus its decoding (`decode_s`), before any of the
+    rest of the pipeline (the loop, the store, the pushes, the rules)."""
+    return cores / (cores / inference_fps + decode_s)
+
+
 class GpuMeter:
     """The GPU's utilisation during a step (the share of time a kernel ran, as nvidia-smi
     reports it, every 500 ms) and its memory in use; nothing where there is no nvidia-smi."""
@@ -617,8 +678,11 @@ def main() -> None:
         )
     root = Path(tempfile.mkdtemp(prefix="khfsm-bench-"))
     reference: list[float] = []
+    decode_s: float | None = None
     if args.reference_seconds > 0:
         reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
+        ramp_clips = [clips / clip for clip in CLIPS[: args.max_lanes]]
+        decode_s = decoding_alone(ramp_clips, args.reference_seconds)
     workers = args.workers
     if workers <= 0 and args.servers > 1:  # N servers share the cores (a GPU: its batches)
         workers = max(1, (os.cpu_count() or 1) // args.servers)
@@ -629,12 +693,12 @@ def main() -> None:
                 servers.append(launch_server(root / f"server-{number + 1}", clips, workers))
             for server in servers:
                 wait_until_up(server)
-            ramp = run_ramp(args, servers, reference)
+            ramp = run_ramp(args, servers, reference, decode_s)
         finally:
             stop_servers(servers)
         if args.reference_seconds > 0:  # with the servers gone, as before the ramp
             reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
-        print_summary(ramp, reference)
+        print_summary(ramp, reference, decode_s)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -647,8 +711,11 @@ class Ramp:
     peak: tuple[float, int]  # the most frames per second assessed in a step, and its lanes
 
 
-def run_ramp(args: argparse.Namespace, servers: list[Server], reference: list[float]) -> Ramp:
-    """The ramp of steps (`reference`: inference alone, before it)."""
+def run_ramp(
+    args: argparse.Namespace, servers: list[Server], reference: list[float], decode_s: float | None
+) -> Ramp:
+    """The ramp of steps (`reference`: inference alone, before it; `decode_s`: decoding alone,
+    CPU seconds per assessed frame)."""
     health = httpx.get(servers[0].health_url, timeout=10).json()
     plan, decode = health["inference"], health["decode"]
     processes = f"{len(servers)} server processes, each with " if len(servers) > 1 else ""
@@ -661,6 +728,9 @@ def run_ramp(args: argparse.Namespace, servers: list[Server], reference: list[fl
     if reference:
         print(f"inference alone (before the ramp): {reference[0]:.1f} frames/s = "
               f"{reference[0] / FPS:.1f} lanes of {FPS} fps")  # fmt: skip
+    if decode_s is not None:
+        print(f"decoding alone: {decode_s * 1000:.2f} ms of CPU per assessed frame (one thread, "
+              f"the ramp's clips, every camera frame decoded)")  # fmt: skip
     sustained = 0
     best: dict[str, Any] | None = None
     # The most frames per second the server assessed in one step, all lanes together, and at
@@ -718,7 +788,7 @@ def batch_text(result: dict[str, Any]) -> str:
     )
 
 
-def print_summary(ramp: Ramp, reference: list[float]) -> None:
+def print_summary(ramp: Ramp, reference: list[float], decode_s: float | None) -> None:
     sustained, best, peak = ramp.sustained, ramp.best, ramp.peak
     print("\nsummary")
     print(f"  inference provider: {ramp.provider}")
@@ -735,6 +805,15 @@ def print_summary(ramp: Ramp, reference: list[float]) -> None:
             print(f"  most frames assessed per second, all lanes: {peak[0]:.1f} at {peak[1]} "
                   f"lane(s) = {peak[0] / (alone * FPS):.0%} of inference alone's "
                   f"{alone * FPS:.1f}")  # fmt: skip
+        if decode_s is not None and ramp.provider == "CPUExecutionProvider":
+            # Decoding shares the cores with the models on CPU: what the lanes could reach if
+            # nothing else in the pipeline cost anything. A target above it is out of reach.
+            cores = os.cpu_count() or 1
+            ceiling = decoding_ceiling(alone * FPS, decode_s, cores)
+            print(f"  with the cameras decoded on the same {cores} cores: at most "
+                  f"{ceiling:.1f} frames/s = {int(ceiling / FPS)} lanes ({ceiling / FPS:.1f}), "
+                  f"{ceiling / (alone * FPS):.0%} of inference alone, before the rest of the "
+                  "pipeline (loop, store, pushes, rules)")  # fmt: skip
     if best is not None:
         print(f"  frame-to-push latency at {sustained} lane(s): median "
               f"{best['latency_ms_p50']:.0f} ms, p99 {best['latency_ms_p99']:.0f} ms; p99 of "
