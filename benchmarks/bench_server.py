@@ -54,8 +54,8 @@ Figures printed per step and in the summary:
     assessed ones converted for the models, one thread); and, with the models on the CPU, the
     most frames per second the cores could assess when they decode the cameras as well and
     nothing else in the pipeline cost anything: the ceiling of the ratio to inference alone
-    on this machine, at this resolution (decoding in the lanes themselves costs more: it
-    shares the cores' caches with the models).
+    on this machine, at this resolution (the step's own "decode" figure is what decoding cost
+    inside the server, among all its threads: on 2 cores about 60 % more than alone).
 
 With --servers N it starts N server processes, each with its own data directory (store,
 spool) and media root, as several servers on one machine run (README, "More lanes than one
