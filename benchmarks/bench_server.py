@@ -49,13 +49,14 @@ Figures printed per step and in the summary:
     it: a worker per core on CPU, its batches on a GPU; frames that run no detector, as a lane
     runs once its examinee has settled), as lanes of 20 fps: the figure the lanes sustained
     are compared with, in one run on one machine (this machine's speed drifts between runs).
-  * decoding alone: the CPU a lane's camera thread spends per assessed frame on the ramp's
-    clips, measured in this process beside inference alone (every camera frame decoded, the
-    assessed ones converted for the models, one thread); and, with the models on the CPU, the
+  * decoding alone: the CPU a lane's camera thread spends per assessed frame, measured in
+    this process beside inference alone on as many cameras as the ramp's largest step, their
+    clips, decoded in turn a frame each in one thread (every camera frame decoded, the
+    assessed ones converted for the models); and, with the models on the CPU, the
     most frames per second the cores could assess when they decode the cameras as well and
     nothing else in the pipeline cost anything: the ceiling of the ratio to inference alone
     on this machine, at this resolution (the step's own "decode" figure is what decoding cost
-    inside the server, among all its threads: on 2 cores about 60 % more than alone).
+    inside the server, among all its threads).
 
 With --servers N it starts N server processes, each with its own data directory (store,
 spool) and media root, as several servers on one machine run (README, "More lanes than one
@@ -346,48 +347,46 @@ def inference_alone(clip: Path, seconds: float) -> float:
 
 def decoding_alone(clips: list[Path], seconds: float) -> float:
     """CPU seconds a lane's camera thread spends per assessed frame on `clips` (25 fps files
-    assessed at 20 fps), `seconds` shared among them: every camera frame demuxed and decoded,
-    the assessed ones converted for the models, as `khfsm.server.pipeline` reads a camera
-    (`Camera.read(lazy=True)`, one decoding thread). Inference alone never pays it, a lane
-    always does: with the models on the same cores it bounds what the lanes can reach (see
-    `decoding_ceiling`)."""
-    spent = 0.0
-    assessed = 0
-    for clip in clips:
-        spent_on, assessed_on = _decode_for(clip, seconds / len(clips))
-        spent, assessed = spent + spent_on, assessed + assessed_on
-    return spent / max(1, assessed)
-
-
-def _decode_for(clip: Path, seconds: float) -> tuple[float, int]:
-    """Decode `clip` as a lane does, from its start again until `seconds` are up: the CPU
-    seconds spent and the assessed frames they gave."""
+    assessed at 20 fps), a camera per clip, as `khfsm.server.pipeline` reads them
+    (`Camera.read(lazy=True)`, one decoding thread per camera, the assessed frames converted
+    for the models), for `seconds`. The cameras take turns a frame each, as the lanes' camera
+    threads do on a server's cores: each decoder then starts its frame with its state out of
+    the caches, which costs more than decoding one camera on its own (on 2 cores, 720p, about
+    40 % more with 8 cameras). Inference alone never pays this, a lane always does: with the
+    models on the same cores it bounds what the lanes can reach (see `decoding_ceiling`)."""
     from khfsm.domain.timeline import assessed_until
     from khfsm.server.camera import Camera
     from khfsm.server.paths import CameraSource, SourceKind
 
+    cameras = [Camera(CameraSource(SourceKind.FILE, str(clip), clip.name)) for clip in clips]
+    next_frame = [0] * len(cameras)  # each camera's next assessed frame
     spent = 0.0
     assessed = 0
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        camera = Camera(CameraSource(SourceKind.FILE, str(clip), clip.name))
-        camera.open()
-        k = 0
-        try:
-            while time.monotonic() < deadline:
+    try:
+        for camera in cameras:
+            camera.open()
+        while time.monotonic() < deadline:
+            for number, camera in enumerate(cameras):
                 started = time.thread_time()
                 frame = camera.read(lazy=True)
-                if frame is None:
-                    break
+                if frame is None:  # the clip ended: again from its start, as a new lane's
+                    camera.close()
+                    cameras[number] = Camera(camera.source)
+                    cameras[number].open()
+                    next_frame[number] = 0
+                    continue
+                k = next_frame[number]
                 end = assessed_until(k, FPS, frame.timestamp)
                 if end > k:
                     frame.for_pose()
                 spent += time.thread_time() - started
                 assessed += end - k
-                k = end
-        finally:
+                next_frame[number] = end
+    finally:
+        for camera in cameras:
             camera.close()
-    return spent, assessed
+    return spent / max(1, assessed)
 
 
 def decoding_ceiling(inference_fps: float, decode_s: float, cores: int) -> float:
@@ -681,8 +680,9 @@ def main() -> None:
     decode_s: float | None = None
     if args.reference_seconds > 0:
         reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
-        ramp_clips = [clips / clip for clip in CLIPS[: args.max_lanes]]
-        decode_s = decoding_alone(ramp_clips, args.reference_seconds)
+        # as many cameras as the ramp's largest step, each lane's clip as `step` gives it
+        cameras = [clips / CLIPS[i % len(CLIPS)] for i in range(args.max_lanes)]
+        decode_s = decoding_alone(cameras, args.reference_seconds)
     workers = args.workers
     if workers <= 0 and args.servers > 1:  # N servers share the cores (a GPU: its batches)
         workers = max(1, (os.cpu_count() or 1) // args.servers)
@@ -729,8 +729,9 @@ def run_ramp(
         print(f"inference alone (before the ramp): {reference[0]:.1f} frames/s = "
               f"{reference[0] / FPS:.1f} lanes of {FPS} fps")  # fmt: skip
     if decode_s is not None:
-        print(f"decoding alone: {decode_s * 1000:.2f} ms of CPU per assessed frame (one thread, "
-              f"the ramp's clips, every camera frame decoded)")  # fmt: skip
+        print(f"decoding alone: {decode_s * 1000:.2f} ms of CPU per assessed frame "
+              f"({args.max_lanes} camera(s) decoded in turn in one thread, every camera "
+              "frame)")  # fmt: skip
     sustained = 0
     best: dict[str, Any] | None = None
     # The most frames per second the server assessed in one step, all lanes together, and at

@@ -39,7 +39,7 @@ def test_the_lanes_benchmark_prints_every_figure(videos: Path, tmp_path: Path) -
     expected = [
         r"cameras decoded on cpu \(",
         rf"inference alone \(before the ramp\): {NUMBER} frames/s = {NUMBER} lanes of 20 fps",
-        rf"decoding alone: {NUMBER} ms of CPU per assessed frame \(one thread",
+        rf"decoding alone: {NUMBER} ms of CPU per assessed frame \(1 camera\(s\) decoded in turn",
         rf"1 lane\(s\): (kept up|FELL BEHIND); assessed fps per lane \[{NUMBER}\]; "
         rf"frame-to-push latency p50 {NUMBER} ms, p99 {NUMBER} ms \(last 10 s: {NUMBER} ms\); "
         rf"loop lag p99 {NUMBER} ms \(max {NUMBER}\); video {NUMBER} MB/min/lane",
