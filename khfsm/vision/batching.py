@@ -155,7 +155,7 @@ class PoseService:
         self,
         models: PoseModels,
         max_batch: int = 4,
-        max_wait_ms: float = 5.0,
+        max_wait_ms: float = GPU_MAX_WAIT_MS,
         workers: int = 1,
         crop_threads: int = 1,
         batch_after_ms: float = 0.0,
