@@ -7,16 +7,29 @@ each figure is there, in the form the closing notes quote it.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
+import av
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBER = r"-?\d+(?:\.\d+)?"
+
+
+def bench_server() -> ModuleType:
+    """benchmarks/bench_server.py as a module (the benchmarks folder is not a package)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module("bench_server")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
 
 
 def run_benchmark(videos: Path, tmp_path: Path, *args: str) -> str:
@@ -40,7 +53,7 @@ def test_the_lanes_benchmark_prints_every_figure(videos: Path, tmp_path: Path) -
         r"cameras decoded on cpu \(",
         rf"inference alone \(before the ramp\): {NUMBER} frames/s = {NUMBER} lanes of 20 fps",
         rf"decoding alone: {NUMBER} ms of CPU per assessed frame \(1 camera\(s\) decoded in turn",
-        rf"1 lane\(s\): (kept up|FELL BEHIND); assessed fps per lane \[{NUMBER}\]; "
+        rf"1 lane\(s\): (kept up|FELL BEHIND \([^)]+\)); assessed fps per lane \[{NUMBER}\]; "
         rf"frame-to-push latency p50 {NUMBER} ms, p99 {NUMBER} ms \(last 10 s: {NUMBER} ms\); "
         rf"loop lag p99 {NUMBER} ms \(max {NUMBER}\); video {NUMBER} MB/min/lane",
         rf"CPU s per lane-second: {NUMBER} \(decode {NUMBER}, pose {NUMBER}, "
@@ -79,7 +92,8 @@ def test_the_lanes_benchmark_spreads_lanes_over_several_servers(
     )  # fmt: skip
     expected = [
         r"2 server processes, each with inference on ",
-        rf"2 lane\(s\): (kept up|FELL BEHIND); assessed fps per lane \[{NUMBER}, {NUMBER}\]",
+        rf"2 lane\(s\): (kept up|FELL BEHIND \([^)]+\)); "
+        rf"assessed fps per lane \[{NUMBER}, {NUMBER}\]",
         rf"CPU s per lane-second: {NUMBER} \(decode {NUMBER}, pose {NUMBER}, "
         rf"record {NUMBER}, rules {NUMBER}, other {NUMBER}\); {NUMBER} frames/s assessed in all",
         rf"GIL held {NUMBER}%, {NUMBER}% of the step in each of 2 server processes \(py-spy\): "
@@ -97,11 +111,8 @@ def test_the_lanes_benchmark_spreads_lanes_over_several_servers(
 def test_the_target_asks_for_whole_lanes_and_says_when_decoding_puts_it_out_of_reach() -> None:
     """85 % of the lanes inference alone allows, rounded up to a whole lane (a lane cannot be
     sustained in part); out of reach where decoding on the same cores leaves fewer."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_server import lanes_needed, target_text
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench = bench_server()
+    lanes_needed, target_text = bench.lanes_needed, bench.target_text
     # 7.65 -> 8; 5.1 -> 6 (on a small machine 85 % asks for every lane); 17.0 and 85.0 exactly
     assert [lanes_needed(n) for n in (9, 6, 20, 100, 1)] == [8, 6, 17, 85, 1]
     assert target_text(8, 9, 8).endswith("this run sustained 8: met")
@@ -110,3 +121,48 @@ def test_the_target_asks_for_whole_lanes_and_says_when_decoding_puts_it_out_of_r
     assert "not met (out of reach on this machine" in out_of_reach
     assert "leaves room for 5)" in out_of_reach
     assert "out of reach" not in target_text(5, 6, None)  # the models on a GPU: no ceiling
+
+
+def test_a_clip_shorter_than_the_step_is_transcoded_back_and_forth(tmp_path: Path) -> None:
+    """A 1 s clip (10 fps, a bright bar moving right) made 3 s long: 25 fps throughout, and the
+    bar goes right, then back left from the end without a jump or a repeated picture, then
+    right again: the examinee's motion stays continuous, as a camera's would."""
+    source = tmp_path / "short.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        for i in range(10):
+            image = np.zeros((96, 160, 3), np.uint8)
+            image[:, 10 + 12 * i : 22 + 12 * i] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, "bgr24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    target = tmp_path / "long.mp4"
+    bench_server().transcode(source, target, (160, 96), 3.0)
+
+    with av.open(str(target)) as clip:
+        pictures = [frame.to_ndarray(format="gray") for frame in clip.decode(video=0)]
+        fps = clip.streams.video[0].average_rate
+    assert fps == 25 and len(pictures) == 75
+    bar = [int(np.argmax(picture.mean(axis=0) > 128)) for picture in pictures]
+    steps = np.diff(bar)
+    assert np.abs(steps).max() <= 12, f"the bar jumped: the clip was started over: {bar}"
+    # right to the end (x 118), back to the start (x 10), right again: two turns, and in
+    # between it never moves the other way
+    moves = np.sign(steps[steps != 0])
+    turns = np.flatnonzero(moves[1:] != moves[:-1])
+    assert moves[0] > 0 and len(turns) >= 2, bar
+    first_end = bar.index(118)
+    back_at_start = bar.index(10, first_end)
+    assert bar.index(118, back_at_start) > back_at_start, bar
+
+
+def test_a_step_that_fell_behind_says_which_lanes_and_why() -> None:
+    per_lane = [{"kept_up": True}, {"kept_up": False}, {"kept_up": False}]
+    assert (
+        bench_server().behind_text({"per_lane": per_lane, "backlog_full": [1, 3]})
+        == "too slow: lane 2, 3; camera backlog full 2 s or more: lane 1, 3"
+    )
+    burst_only = {"per_lane": [{"kept_up": True}], "backlog_full": [1]}
+    assert bench_server().behind_text(burst_only) == "camera backlog full 2 s or more: lane 1"
