@@ -144,6 +144,50 @@ def throughput(
     return done / (time.perf_counter() - start)
 
 
+def paced_cost(
+    models: PoseModels,
+    frames: list[Image],
+    rois: list[Track | None],
+    workers: int,
+    rate: float | None,
+    seconds: float,
+) -> float:
+    """CPU seconds per tracking frame, one frame a batch (as a server runs them while its
+    lanes keep up), `workers` threads running `rate` frames per second in all, each waiting
+    for its next frame's time between runs as workers serving lanes do (None: back to back,
+    as `throughput` runs them). Measured by the threads' own CPU time around each run.
+
+    Why: on some machines a frame costs more CPU at a pace the lanes can sustain than back to
+    back (a 2-core Intel Xeon VM: 14-16 ms against 11-13 ms, whether the threads sleep or spin
+    between frames, and a batch of two did not recover it), so the lanes that a full-speed
+    `throughput` implies are more than the cores carry at that pace."""
+    tracked = [(f, r) for f, r in zip(frames, rois, strict=True) if r is not None]
+    estimate_batch(models, [tracked[0][0]], [tracked[0][1]])  # warm-up
+    spent = [0.0] * workers
+    done = [0] * workers
+    deadline = time.perf_counter() + seconds
+
+    def worker(index: int) -> None:
+        started = time.perf_counter()
+        k = index
+        while time.perf_counter() < deadline:
+            frame, roi = tracked[k % len(tracked)]
+            k += workers
+            cpu = time.thread_time()
+            estimate_batch(models, [frame], [roi])
+            spent[index] += time.thread_time() - cpu
+            done[index] += 1
+            if rate:  # this worker's next frame is due at its share of the rate
+                time.sleep(max(0.0, started + done[index] * workers / rate - time.perf_counter()))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(spent) / max(1, sum(done))
+
+
 class ReplayedModel:
     """Stands in for a model when only the work around it is timed: runs it once per batch
     size, then hands back those outputs. On a GPU the runs cost the CPU little; what a batch

@@ -60,6 +60,11 @@ Figures printed per step and in the summary:
     nothing else in the pipeline cost anything: the ceiling of the ratio to inference alone
     on this machine, at this resolution (the step's own "decode" figure is what decoding cost
     inside the server, among all its threads).
+  * inference alone at the target's pace (on CPU): the CPU a frame costs when the workers run
+    one frame a batch at the rate of the lanes the target asks for, waiting between frames as
+    they do while lanes keep up, against back to back; and the lanes the cores carry at that
+    cost. Inference alone's frames per second are measured flat out, and on some machines a
+    frame costs a good deal more at a pace the lanes can sustain (`bench_pose.paced_cost`).
 
 With --servers N it starts N server processes, each with its own data directory (store,
 spool) and media root, as several servers on one machine run (README, "More lanes than one
@@ -375,8 +380,47 @@ def inference_alone(clip: Path, seconds: float) -> float:
     (`inference_plan`): on CPU a worker per core, one frame and one intra-op thread each; on a
     GPU its batches in flight, I/O-bound, full. What the lanes are measured
     against."""
+    from bench_pose import throughput
+
+    models, plan, frames, rois = tracking_frames(clip)
+    return throughput(models, frames, rois, plan.max_batch, plan.workers, seconds)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Inference alone's CPU per frame at a lane load's pace, and back to back."""
+
+    lanes: int  # the pace: this many lanes of 20 fps
+    paced_s: float  # CPU seconds per frame at that pace
+    flat_out_s: float  # back to back
+
+    def lanes_carried(self, cores: int, decode_s: float = 0.0) -> float:
+        """The lanes of 20 fps `cores` cores carry at this pace's cost per frame (plus
+        `decode_s` of decoding per frame), with nothing else to do."""
+        return cores / ((self.paced_s + decode_s) * FPS)
+
+
+def inference_at_pace(clip: Path, lanes: int, seconds: float) -> Pace | None:
+    """CPU per frame of inference alone at the pace of `lanes` lanes of 20 fps (the server's
+    workers, one frame a batch, waiting between frames), and back to back
+    (`bench_pose.paced_cost`): what a frame costs the cores at a load the lanes could keep up
+    with, beside what inference alone's frames per second imply. None with the models on a
+    GPU (its batches are not one frame each)."""
+    from bench_pose import paced_cost
+
+    models, plan, frames, rois = tracking_frames(clip)
+    if models.on_gpu:
+        return None
+    paced = paced_cost(models, frames, rois, plan.workers, lanes * FPS, seconds)
+    flat_out = paced_cost(models, frames, rois, plan.workers, None, seconds)
+    return Pace(lanes, paced, flat_out)
+
+
+def tracking_frames(clip: Path) -> tuple[Any, Any, list[Any], list[Any]]:
+    """The pose models, the server's inference plan, `clip`'s first frames and the tracking
+    state each starts from (`bench_pose.tracking_rois`), OpenCV's pool sized as a server's."""
     import cv2
-    from bench_pose import load_frames, throughput, tracking_rois
+    from bench_pose import load_frames, tracking_rois
 
     from khfsm.vision.batching import inference_plan
     from khfsm.vision.pose import load_pose_models
@@ -390,7 +434,7 @@ def inference_alone(clip: Path, seconds: float) -> float:
     if models.on_gpu:
         models.use_batching(plan.max_batch)
     models.crop_in_threads(plan.crop_threads)
-    return throughput(models, frames, rois, plan.max_batch, plan.workers, seconds)
+    return models, plan, frames, rois
 
 
 def decoding_alone(clips: list[Path], seconds: float) -> float:
@@ -734,8 +778,13 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="khfsm-bench-"))
     reference: list[float] = []
     decode_s: float | None = None
+    pace: Pace | None = None
     if args.reference_seconds > 0:
         reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
+        if allowed := int(reference[0] / FPS):  # at the load the target asks for
+            pace = inference_at_pace(
+                clips / CLIPS[0], lanes_needed(allowed), args.reference_seconds
+            )
         # as many cameras as the ramp's largest step, each lane's clip as `step` gives it
         cameras = [clips / CLIPS[i % len(CLIPS)] for i in range(args.max_lanes)]
         decode_s = decoding_alone(cameras, args.reference_seconds)
@@ -749,12 +798,12 @@ def main() -> None:
                 servers.append(launch_server(root / f"server-{number + 1}", clips, workers))
             for server in servers:
                 wait_until_up(server)
-            ramp = run_ramp(args, servers, reference, decode_s)
+            ramp = run_ramp(args, servers, reference, decode_s, pace)
         finally:
             stop_servers(servers)
         if args.reference_seconds > 0:  # with the servers gone, as before the ramp
             reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
-        print_summary(ramp, reference, decode_s)
+        print_summary(ramp, reference, decode_s, pace)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -768,10 +817,14 @@ class Ramp:
 
 
 def run_ramp(
-    args: argparse.Namespace, servers: list[Server], reference: list[float], decode_s: float | None
+    args: argparse.Namespace,
+    servers: list[Server],
+    reference: list[float],
+    decode_s: float | None,
+    pace: Pace | None,
 ) -> Ramp:
     """The ramp of steps (`reference`: inference alone, before it; `decode_s`: decoding alone,
-    CPU seconds per assessed frame)."""
+    CPU seconds per assessed frame; `pace`: inference alone at the target's pace)."""
     health = httpx.get(servers[0].health_url, timeout=10).json()
     plan, decode = health["inference"], health["decode"]
     processes = f"{len(servers)} server processes, each with " if len(servers) > 1 else ""
@@ -788,6 +841,11 @@ def run_ramp(
         print(f"decoding alone: {decode_s * 1000:.2f} ms of CPU per assessed frame "
               f"({args.max_lanes} camera(s) decoded in turn in one thread, every camera "
               "frame)")  # fmt: skip
+    if pace is not None:
+        print(f"inference alone at the target's pace: {pace.paced_s * 1000:.1f} ms of CPU a "
+              f"frame at {pace.lanes} lanes' {pace.lanes * FPS} frames/s (one frame a batch, "
+              f"the workers waiting between frames), {pace.flat_out_s * 1000:.1f} ms back to "
+              "back")  # fmt: skip
     sustained = 0
     best: dict[str, Any] | None = None
     # The most frames per second the server assessed in one step, all lanes together, and at
@@ -875,7 +933,9 @@ def target_text(sustained: int, allowed: int, ceiling_lanes: int | None) -> str:
     return text
 
 
-def print_summary(ramp: Ramp, reference: list[float], decode_s: float | None) -> None:
+def print_summary(
+    ramp: Ramp, reference: list[float], decode_s: float | None, pace: Pace | None
+) -> None:
     sustained, best, peak = ramp.sustained, ramp.best, ramp.peak
     print("\nsummary")
     print(f"  inference provider: {ramp.provider}")
@@ -903,6 +963,20 @@ def print_summary(ramp: Ramp, reference: list[float], decode_s: float | None) ->
                   f"{ceiling:.1f} frames/s = {ceiling_lanes} lanes ({ceiling / FPS:.1f}), "
                   f"{ceiling / (alone * FPS):.0%} of inference alone, before the rest of the "
                   "pipeline (loop, store, pushes, rules)")  # fmt: skip
+        if pace is not None:
+            # What the cores carry where a frame costs what it does at that pace, not at full
+            # speed (on some machines a good deal more: `bench_pose.paced_cost`).
+            cores = os.cpu_count() or 1
+            carried = pace.lanes_carried(cores)
+            with_decoding = (
+                f", {pace.lanes_carried(cores, decode_s):.1f} with the cameras decoded on them"
+                if decode_s is not None
+                else ""
+            )
+            print(f"  at the target's pace ({pace.lanes} lanes) inference alone costs "
+                  f"{pace.paced_s / pace.flat_out_s - 1:+.0%} CPU a frame against back to "
+                  f"back: the {cores} cores carry {carried:.1f} lanes' inference at that cost"
+                  f"{with_decoding}")  # fmt: skip
         if allowed:
             print("  " + target_text(sustained, allowed, ceiling_lanes))
     if best is not None:
