@@ -98,12 +98,17 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import websockets
 
 from khfsm.domain.codes import EndStatus
+
+if TYPE_CHECKING:  # imported where used, to keep --help fast
+    from khfsm.vision.batching import InferencePlan
+    from khfsm.vision.picture import Image
+    from khfsm.vision.pose import PoseModels, Track
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = Path(os.environ.get("KHFSM_TEST_VIDEOS", REPO.parent / "shared" / "data" / "videos"))
@@ -156,7 +161,8 @@ def transcode(source: Path, target: Path, size: tuple[int, int], length: float) 
     from its start, and so on ("ping-pong"), so the examinee's motion stays continuous. A
     clip started over instead would jump the examinee back to the first frame's position,
     the tracker would lose them and the detector run again, which a real camera never
-    shows."""
+    shows. Such a clip's pictures are held in memory to be played backwards (about 1.4 MB a
+    picture at 720p: 1.6 GB for a 47 s clip)."""
     import av  # the server's own dependency; imported here to keep --help fast
 
     width, height = size
@@ -416,7 +422,9 @@ def inference_at_pace(clip: Path, lanes: int, seconds: float) -> Pace | None:
     return Pace(lanes, paced, flat_out)
 
 
-def tracking_frames(clip: Path) -> tuple[Any, Any, list[Any], list[Any]]:
+def tracking_frames(
+    clip: Path,
+) -> tuple[PoseModels, InferencePlan, list[Image], list[Track | None]]:
     """The pose models, the server's inference plan, `clip`'s first frames and the tracking
     state each starts from (`bench_pose.tracking_rois`), OpenCV's pool sized as a server's."""
     import cv2
