@@ -110,6 +110,9 @@ if TYPE_CHECKING:  # imported where used, to keep --help fast
     from khfsm.vision.picture import Image
     from khfsm.vision.pose import PoseModels, Track
 
+    # the models, the server's plan, a clip's frames and each one's tracking state
+    TrackingFrames = tuple[PoseModels, InferencePlan, list[Image], list[Track | None]]
+
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = Path(os.environ.get("KHFSM_TEST_VIDEOS", REPO.parent / "shared" / "data" / "videos"))
 # Clips at least 20 s long as they are (--resolution native); a lane cycles through them.
@@ -187,10 +190,12 @@ def transcode(source: Path, target: Path, size: tuple[int, int], length: float) 
             # frame-rate conversion by time: source frame at t serves the 25 fps slots <= t
             # (t read first: `encode` sets the pts of a picture that is the frame itself)
             shown_at = frame.time or 0.0
+            if written / CAMERA_FPS > shown_at:
+                continue  # serves no slot (a source faster than 25 fps)
+            picture = frame.reformat(width=width, height=height, format="yuv420p")
             while written / CAMERA_FPS <= shown_at:
-                picture = frame.reformat(width=width, height=height, format="yuv420p")
                 if kept is not None:
-                    kept.append(picture)
+                    kept.append(picture)  # the same picture in each of its slots
                 encode(picture)
         backwards = True
         while kept and len(kept) > 1 and written / CAMERA_FPS < length:
@@ -380,15 +385,15 @@ async def poll_health(url: str, stop: asyncio.Event, samples: list[dict]) -> Non
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
-def inference_alone(clip: Path, seconds: float) -> float:
+def inference_alone(tracking: TrackingFrames, seconds: float) -> float:
     """Frames per second of the pose step alone (tracking, as `bench_pose.py` measures it) on
-    `clip`'s frames at the benchmark's resolution, in this process, run as the server plans it
-    (`inference_plan`): on CPU a worker per core, one frame and one intra-op thread each; on a
-    GPU its batches in flight, I/O-bound, full. What the lanes are measured
-    against."""
+    a clip's frames at the benchmark's resolution (`tracking_frames`), in this process, run
+    as the server plans it (`inference_plan`): on CPU a worker per core, one frame and one
+    intra-op thread each; on a GPU its batches in flight, I/O-bound, full. What the lanes are
+    measured against."""
     from bench_pose import throughput
 
-    models, plan, frames, rois = tracking_frames(clip)
+    models, plan, frames, rois = tracking
     return throughput(models, frames, rois, plan.max_batch, plan.workers, seconds)
 
 
@@ -406,7 +411,7 @@ class Pace:
         return cores / ((self.paced_s + decode_s) * FPS)
 
 
-def inference_at_pace(clip: Path, lanes: int, seconds: float) -> Pace | None:
+def inference_at_pace(tracking: TrackingFrames, lanes: int, seconds: float) -> Pace | None:
     """CPU per frame of inference alone at the pace of `lanes` lanes of 20 fps (the server's
     workers, one frame a batch, waiting between frames), and back to back
     (`bench_pose.paced_cost`): what a frame costs the cores at a load the lanes could keep up
@@ -414,7 +419,7 @@ def inference_at_pace(clip: Path, lanes: int, seconds: float) -> Pace | None:
     GPU (its batches are not one frame each)."""
     from bench_pose import paced_cost
 
-    models, plan, frames, rois = tracking_frames(clip)
+    models, plan, frames, rois = tracking
     if models.on_gpu:
         return None
     paced = paced_cost(models, frames, rois, plan.workers, lanes * FPS, seconds)
@@ -422,11 +427,10 @@ def inference_at_pace(clip: Path, lanes: int, seconds: float) -> Pace | None:
     return Pace(lanes, paced, flat_out)
 
 
-def tracking_frames(
-    clip: Path,
-) -> tuple[PoseModels, InferencePlan, list[Image], list[Track | None]]:
+def tracking_frames(clip: Path) -> TrackingFrames:
     """The pose models, the server's inference plan, `clip`'s first frames and the tracking
-    state each starts from (`bench_pose.tracking_rois`), OpenCV's pool sized as a server's."""
+    state each starts from (`bench_pose.tracking_rois`), OpenCV's pool sized as a server's:
+    made once, for inference alone before and after the ramp and at the target's pace."""
     import cv2
     from bench_pose import load_frames, tracking_rois
 
@@ -788,11 +792,10 @@ def main() -> None:
     decode_s: float | None = None
     pace: Pace | None = None
     if args.reference_seconds > 0:
-        reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
+        tracking = tracking_frames(clips / CLIPS[0])
+        reference.append(inference_alone(tracking, args.reference_seconds))
         if allowed := int(reference[0] / FPS):  # at the load the target asks for
-            pace = inference_at_pace(
-                clips / CLIPS[0], lanes_needed(allowed), args.reference_seconds
-            )
+            pace = inference_at_pace(tracking, lanes_needed(allowed), args.reference_seconds)
         # as many cameras as the ramp's largest step, each lane's clip as `step` gives it
         cameras = [clips / CLIPS[i % len(CLIPS)] for i in range(args.max_lanes)]
         decode_s = decoding_alone(cameras, args.reference_seconds)
@@ -810,7 +813,7 @@ def main() -> None:
         finally:
             stop_servers(servers)
         if args.reference_seconds > 0:  # with the servers gone, as before the ramp
-            reference.append(inference_alone(clips / CLIPS[0], args.reference_seconds))
+            reference.append(inference_alone(tracking, args.reference_seconds))
         print_summary(ramp, reference, decode_s, pace)
     finally:
         shutil.rmtree(root, ignore_errors=True)
