@@ -2,19 +2,15 @@
 frame's presentation time stored with its keypoints), a camera that changes resolution or
 sends a broken packet, the encoder kept for MJPEG, and events with and without `pts`.
 
-Real server lanes (tests/server/conftest.py), real clips, real PyAV, real Chromium."""
+Real server lanes (tests/server/conftest.py), real clips, real PyAV. That the remuxed recording
+plays and seeks in Chromium: tests/browser/test_recording_plays_in_chromium.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-import re
 import shutil
-import subprocess
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +18,6 @@ import anyio
 import av
 import numpy as np
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 from khfsm.domain.codec import EventRecord, decode, encode
 from khfsm.domain.events import FrameObserved, SessionEnded
@@ -36,8 +28,6 @@ from khfsm.server.paths import CameraSource, SourceKind
 from khfsm.server.recording import PacketRecorder
 from khfsm.vision.media import DecodedPicture
 from khfsm.vision.pose import PoseTracker
-from tests.browser.test_recording_plays_in_chromium import CHROMIUM, PAGE, _free_port
-from tests.conftest import unavailable
 from tests.server.conftest import (
     CLIP,
     RunningServer,
@@ -267,51 +257,6 @@ def test_a_copy_taken_mid_write_decodes(server: RunningServer, tmp_path: Path) -
     partial, full = decode_video(copy), decode_video(target)
     assert len(partial) >= 50  # 1 s fragments: all but the last second
     assert partial == full[: len(partial)]
-
-
-@pytest.fixture
-def served_remux(tmp_path: Path) -> Iterator[str]:
-    # An IP camera's stream: H.264 without B-frames. (This headless Chromium does not play
-    # the shared clips that have B-frames even as they are, so they cannot show anything.)
-    camera = tmp_path / "camera.mp4"
-    encode_clip(camera, [(320, 240)], 5.0)
-    record_directly(camera, tmp_path / "evidence.mp4", 100)  # 4 s, and the tail
-    (tmp_path / "index.html").write_text(PAGE)
-    app = Starlette(routes=[Mount("/", StaticFiles(directory=tmp_path, html=True))])
-    port = _free_port()
-    web = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=web.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not web.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        web.should_exit = True
-        thread.join(timeout=10)
-
-
-def test_remuxed_recording_plays_and_seeks_in_chromium(served_remux: str, tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        unavailable("Debian's chromium is not installed (scripts/setup.sh --test installs it)")
-    assert CHROMIUM is not None
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000",
-        "--dump-dom", f"{served_remux}/index.html",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    match = re.search(r'<pre id="result">(.*?)</pre>', done.stdout, re.S)
-    assert match, f"no result in Chromium's DOM; stderr:\n{done.stderr[-2000:]}"
-    result = json.loads(match.group(1).replace("&quot;", '"'))
-    assert "error" not in result, f"Chromium could not play the video: {result}"
-    assert result["width"] == 320 and result["height"] == 240
-    assert result["duration"] >= 3.9
-    assert result["seekedTo"] == pytest.approx(2.0, abs=0.06)
-    assert result["readyState"] >= 2  # HAVE_CURRENT_DATA: the frame at 2 s is decoded
 
 
 def test_a_lazy_frame_is_the_same_picture_converted_when_first_used(videos: Path) -> None:
