@@ -25,7 +25,8 @@ Figures printed per step and in the summary:
     throughput without the rounding to whole lanes);
   * CPU seconds per lane-second: the server process as a whole, and split by stage (decode,
     pose, record, rules+events, other = the rest of the process: store, pushes, loop) where
-    the server reports its per-stage figures;
+    the server reports its per-stage figures, and "other" split into the event loop (its
+    thread's CPU apart from the rules) and the server's other threads;
   * frame-to-push latency: from the moment a camera frame is available to the server to the
     moment its verdict (and push, if any) is handed to the tablet's connection, median and
     p99 over every frame of every lane (the server's own per-lane samples, /healthz), and
@@ -231,7 +232,17 @@ def too_short(folder: Path, clips: list[str], seconds: float) -> list[str]:
 
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _cpu_s(Path(f"/proc/{pid}/stat"))
+
+
+def main_thread_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process's main thread (its id is the process's): the
+    server's event loop, with the lanes' Python that runs in it."""
+    return _cpu_s(Path(f"/proc/{pid}/task/{pid}/stat"))
+
+
+def _cpu_s(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -558,6 +569,7 @@ async def step(
     ]
     videos = [f"bench/{lanes}_{i}_{time.time_ns()}.mp4" for i in range(lanes)]
     cpu_before = [process_cpu_s(server.process.pid) for server in servers]
+    loop_before = [main_thread_cpu_s(server.process.pid) for server in servers]
     async with httpx.AsyncClient() as client:
         inference_before = [
             (await client.get(server.health_url, timeout=10)).json()["inference"]
@@ -586,6 +598,10 @@ async def step(
     cpu_used = sum(
         process_cpu_s(server.process.pid) - before
         for server, before in zip(servers, cpu_before, strict=True)
+    )
+    loop_used = sum(
+        main_thread_cpu_s(server.process.pid) - before
+        for server, before in zip(servers, loop_before, strict=True)
     )
     gil_held = [meter.stop() for meter in meters]
     gpu_use = gpu.stop()
@@ -653,8 +669,14 @@ async def step(
         reported = [info[f"cpu_s_{stage}"] for info in infos if f"cpu_s_{stage}" in info]
         if reported:
             stages[stage] = sum(reported) / lane_seconds
+    other_split: dict[str, float] = {}
     if stages:
         stages["other"] = cpu_used / lane_seconds - sum(stages.values())
+        # The rules run in the event loop's thread too (and are counted as the rules): the
+        # rest of that thread is the loop itself, the rest of "other" the server's other
+        # threads (the camera threads apart from decoding and muxing, deliveries, the store).
+        loop = loop_used / lane_seconds - stages.get("rules", 0.0)
+        other_split = {"event loop": loop, "other threads": stages["other"] - loop}
     p50 = [info["latency_ms_p50"] for info in infos]
     p99 = [info["latency_ms_p99"] for info in infos]
     p99_recent = [info["latency_ms_p99_recent"] for info in infos]
@@ -672,6 +694,7 @@ async def step(
         "loop_lag_ms": {key: max(lag[key] for lag in lags) for key in ("p99", "max")},
         "cpu_per_lane_s": cpu_used / lane_seconds if lane_seconds else 0.0,
         "stages": stages,
+        "other_split": other_split,
         "gil_held": gil_held,
         "frames_per_batch": batched / batches if batches else 0.0,
         "batch_ms": 1000 * batch_seconds / batches if batches else 0.0,
@@ -885,6 +908,10 @@ def run_ramp(
                   + "; ".join(result["ended_early"]))  # fmt: skip
             break
         split = ", ".join(f"{name} {value:.3f}" for name, value in result["stages"].items())
+        if result["other_split"]:
+            split += ": " + ", ".join(
+                f"{name} {value:.3f}" for name, value in result["other_split"].items()
+            )
         print(
             f"    CPU s per lane-second: {result['cpu_per_lane_s']:.3f}"
             + (f" ({split})" if split else "")

@@ -60,7 +60,8 @@ def test_the_lanes_benchmark_prints_every_figure(videos: Path, tmp_path: Path) -
         rf"frame-to-push latency p50 {NUMBER} ms, p99 {NUMBER} ms \(last 10 s: {NUMBER} ms\); "
         rf"loop lag p99 {NUMBER} ms \(max {NUMBER}\); video {NUMBER} MB/min/lane",
         rf"CPU s per lane-second: {NUMBER} \(decode {NUMBER}, pose {NUMBER}, "
-        rf"record {NUMBER}, rules {NUMBER}, other {NUMBER}\); {NUMBER} frames/s assessed in all",
+        rf"record {NUMBER}, rules {NUMBER}, other {NUMBER}: event loop {NUMBER}, other threads "
+        rf"{NUMBER}\); {NUMBER} frames/s assessed in all",
         # py-spy is a dev dependency and can attach here (ptrace): "not measured" fails
         rf"GIL held {NUMBER}% of the step \(py-spy\): {NUMBER} ms per assessed frame, so one "
         rf"server process tops out near {NUMBER} frames/s = {NUMBER} lanes of 20 fps",
@@ -101,7 +102,8 @@ def test_the_lanes_benchmark_spreads_lanes_over_several_servers(
         rf"2 lane\(s\): (kept up|FELL BEHIND \([^)]+\)); "
         rf"assessed fps per lane \[{NUMBER}, {NUMBER}\]",
         rf"CPU s per lane-second: {NUMBER} \(decode {NUMBER}, pose {NUMBER}, "
-        rf"record {NUMBER}, rules {NUMBER}, other {NUMBER}\); {NUMBER} frames/s assessed in all",
+        rf"record {NUMBER}, rules {NUMBER}, other {NUMBER}: event loop {NUMBER}, other threads "
+        rf"{NUMBER}\); {NUMBER} frames/s assessed in all",
         rf"GIL held {NUMBER}%, {NUMBER}% of the step in each of 2 server processes \(py-spy\): "
         rf"{NUMBER} ms per assessed frame, so one server process tops out near {NUMBER} "
         rf"frames/s = {NUMBER} lanes of 20 fps, 2 processes near {NUMBER} lanes",
