@@ -71,6 +71,11 @@ GPU_MAX_WAIT_MS = 5.0
 # what a frame's batch has taken on average: its lane can no longer keep 20 fps. (Its wait
 # alone hardly ever reached 50 ms: a lane's next frame waits for its last, so frames of lanes
 # that had fallen behind waited 32-44 ms on average, and batches stayed single.)
+# Counting the age from the camera's delivery instead (a lane behind keeps its backlog in front
+# of the service, where the hand-in does not see it) was tried on a 2-core EPYC (2026-12-06):
+# at 7 lanes of 360p the batches held 1.4-1.9 frames on average against 1.1-1.9, but a frame's
+# pose CPU in the server was 11.5-12.3 ms whatever the batches held, and 7 lanes kept up in 1
+# of 4 alternated runs against 2 of 4: it added latency and saved nothing, so it was left out.
 CPU_BATCH_AFTER_MS = 50.0
 
 
