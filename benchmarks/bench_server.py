@@ -568,6 +568,10 @@ async def step(
         for server, taken in zip(servers, samples, strict=True)
     ]
     videos = [f"bench/{lanes}_{i}_{time.time_ns()}.mp4" for i in range(lanes)]
+    # Each lane's CaptureID, unique across the ramp's steps, and its number in this step
+    # (1 = the first), as the step's figures name it.
+    lane_numbers = {1000 * lanes + i: i + 1 for i in range(lanes)}
+    capture_ids = list(lane_numbers)
     cpu_before = [process_cpu_s(server.process.pid) for server in servers]
     loop_before = [main_thread_cpu_s(server.process.pid) for server in servers]
     async with httpx.AsyncClient() as client:
@@ -581,7 +585,7 @@ async def step(
         *(
             run_lane(
                 f"ws://127.0.0.1:{on[i].port}/bench",
-                1000 * lanes + i,
+                capture_ids[i],
                 CLIPS[i % len(CLIPS)],
                 videos[i],
                 seconds,
@@ -622,9 +626,11 @@ async def step(
     )
     stop.set()
     await asyncio.gather(*pollers)
-    ours = {1000 * lanes + i for i in range(lanes)}
     infos = [
-        info for final in finals for info in final["ended_lanes"] if info["capture_id"] in ours
+        info
+        for final in finals
+        for info in final["ended_lanes"]
+        if info["capture_id"] in lane_numbers
     ]
     # "Stays full": at least 7 of the 8 queued frames in two samples of one server in a row
     # (1 s apart); one sample at a moment of a burst (all lanes starting at once) is not
@@ -634,7 +640,7 @@ async def step(
             {
                 info["capture_id"]
                 for info in sample.get("lane_list", [])
-                if info["capture_id"] in ours
+                if info["capture_id"] in lane_numbers
                 and info["state"] == "running"
                 and info["backlog"] >= 7
             }
@@ -685,8 +691,7 @@ async def step(
         "lanes": lanes,
         "per_lane": per_lane,
         "kept_up": all(lane["kept_up"] for lane in per_lane) and not backlog_full,
-        # as lane numbers (1 = the step's first lane), like the slow lanes
-        "backlog_full": sorted(capture_id - 1000 * lanes + 1 for capture_id in backlog_full),
+        "backlog_full": sorted(lane_numbers[capture_id] for capture_id in backlog_full),
         "ended_early": ended_early,
         "latency_ms_p50": max(p50) if p50 else 0.0,
         "latency_ms_p99": max(p99) if p99 else 0.0,
@@ -991,10 +996,10 @@ def print_summary(
                   f"lane(s) = {peak[0] / (alone * FPS):.0%} of inference alone's "
                   f"{alone * FPS:.1f}")  # fmt: skip
         ceiling_lanes: int | None = None
+        cores = os.cpu_count() or 1
         if decode_s is not None and ramp.provider == "CPUExecutionProvider":
             # Decoding shares the cores with the models on CPU: what the lanes could reach if
             # nothing else in the pipeline cost anything. A target above it is out of reach.
-            cores = os.cpu_count() or 1
             ceiling = decoding_ceiling(alone * FPS, decode_s, cores)
             ceiling_lanes = int(ceiling / FPS)
             print(f"  with the cameras decoded on the same {cores} cores: at most "
@@ -1004,7 +1009,6 @@ def print_summary(
         if pace is not None:
             # What the cores carry where a frame costs what it does at that pace, not at full
             # speed (on some machines a good deal more: `bench_pose.paced_cost`).
-            cores = os.cpu_count() or 1
             carried = pace.lanes_carried(cores)
             with_decoding = (
                 f", {pace.lanes_carried(cores, decode_s):.1f} with the cameras decoded on them"
