@@ -243,7 +243,7 @@ class Site:
             self._stack = stack.pop_all()
         log.info(
             "khfsm %s ready: store %s, media root %s, inference on %s "
-            "(%d batches at once, up to %d frames each, cropped in %d threads), "
+            "(%d batches at once, up to %d frames each, cropped in %d %s), "
             "cameras decoded on %s (%s)",
             khfsm.__version__,
             self.database,
@@ -252,6 +252,7 @@ class Site:
             self.pose.workers,
             self.pose.max_batch,
             self.pose.crop_threads,
+            "thread" if self.pose.crop_threads == 1 else "threads",
             self.decode.name,
             self.decode.reason,
         )

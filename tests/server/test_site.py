@@ -3,6 +3,7 @@ the camera, a real SQLite store, nothing between the caller and the lanes but th
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
@@ -244,15 +245,25 @@ async def test_opencvs_pool_is_sized_to_the_inference_workers_unless_set(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("crop_threads", "expected"), [(0, 1), (2, 2)])
+@pytest.mark.parametrize(
+    ("crop_threads", "expected", "said"), [(0, 1, "cropped in 1 thread)"), (2, 2, "in 2 threads)")]
+)
 async def test_a_pose_batch_is_cropped_in_the_threads_planned_or_asked(
-    site_settings: Settings, crop_threads: int, expected: int
+    site_settings: Settings,
+    crop_threads: int,
+    expected: int,
+    said: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """On CPU a batch holds one frame: no helper threads unless asked (KHFSM_CROP_THREADS)."""
+    """On CPU a batch holds one frame: no helper threads unless asked (KHFSM_CROP_THREADS);
+    the site's start-up line says how many."""
     settings = site_settings.model_copy(update={"crop_threads": crop_threads})
     models = load_pose_models(settings.inference_threads, settings.providers, settings.models_dir)
     try:
-        async with khfsm.Site(settings) as site:
-            assert site.pose.crop_threads == models.crop_threads == expected
+        with caplog.at_level(logging.INFO, logger="khfsm.site"):
+            async with khfsm.Site(settings) as site:
+                assert site.pose.crop_threads == models.crop_threads == expected
+        ready = [r.getMessage() for r in caplog.records if " ready: store " in r.getMessage()]
+        assert len(ready) == 1 and said in ready[0], ready
     finally:
         models.crop_in_threads(1)  # the site's models are cached per process: as found
