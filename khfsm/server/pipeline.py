@@ -524,12 +524,12 @@ class ExerciseLane(Lane):
             frame, image, end = read_frame
             last_frame_at = time.monotonic()
             # A file is paced here, on the loop, so that the pacing is not the camera's silence
-            # (the grace). Pacing it in the read's worker thread instead, which read on to the
-            # next assessed frame in the same hop (a 25 fps camera assessed at 20: one hop and
-            # no timer per assessed frame, against 1.25 of each), was measured on a 2-core Xeon
-            # VM (2026-12-06, 7 lanes of 360p, 3 alternated pairs): the event loop's CPU went
-            # from 0.50-0.69 to 0.45-0.54 ms a frame, within the runs' spread, and the other
-            # threads' not at all. So it was left out.
+            # (the grace). Tried and left out: the read's worker thread pacing the file itself
+            # and reading on to the next assessed frame in the same hop (a 25 fps camera
+            # assessed at 20: one hop and no timer per assessed frame, against 1.25 of each).
+            # On a 2-core Xeon VM (2026-12-06, 7 lanes of 360p, 3 alternated pairs) the event
+            # loop's CPU was 0.45-0.54 ms a frame against 0.50-0.69, and the other threads'
+            # 0.71-0.75 against 0.70-0.87: within the runs' spread.
             if not self.source.live:  # play a file at its own rate, as a camera would
                 if origin is None:
                     origin = last_frame_at - frame.timestamp
